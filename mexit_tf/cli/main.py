@@ -1,0 +1,44 @@
+"""The `mexit` command: one module per subcommand, errors mapped here to one line."""
+
+import argparse
+import os
+import sys
+
+from mexit_tf.errors import MexitError
+
+SUBCOMMANDS = ("train",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mexit", description="Multi-exit Vision Transformers: train, export, run.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    import importlib
+
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"mexit_tf.cli.{name}").add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("mexit: interrupted", file=sys.stderr)
+        return 130
+    except (MexitError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        if args.debug:
+            raise
+        message = str(error) if isinstance(error, MexitError) else (
+            f"{error.strerror}: {error.filename}")
+        print(f"mexit {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+import keras
+import numpy as np
+
+from mexit_tf.errors import MexitError
+from mexit_tf.layers.classifier_head import ClassifierHead
+from mexit_tf.layers.exits import ExitHead, get_exit_head
+
+FINAL_EXIT = "final"
+
+
+def exit_name(block: int) -> str:
+    return f"exit_{block}"
+
+
+def _normalise_exits(exits, num_layers):
+    """Accepts `{block: head}` or `[(block, head), ...]`; returns a sorted list of pairs."""
+    pairs = list(exits.items()) if isinstance(exits, dict) else list(exits)
+    seen = set()
+    normalised = []
+    for block, head in pairs:
+        try:
+            index = int(block)
+        except (TypeError, ValueError):
+            raise MexitError(f"Exit positions are block numbers; received {block!r}.") from None
+        if isinstance(block, bool) or not 1 <= index < num_layers:
+            raise MexitError(
+                f"Exit after block {block!r} is out of range: early exits go after blocks "
+                f"1..{num_layers - 1} of this {num_layers}-block backbone (the final exit "
+                "is always added after the last block).")
+        if index in seen:
+            raise MexitError(f"Two exits after block {index}; give one head per block.")
+        seen.add(index)
+        normalised.append((index, head))
+    return sorted(normalised, key=lambda pair: pair[0])
+
+
+@keras.saving.register_keras_serializable(package="mexit_tf")
+class MultiExitModel(keras.Model):
+    """A ViT backbone with early-exit heads; outputs one prediction per exit.
+
+    Outputs are a dict keyed by exit name (`"exit_{block}"`, then `"final"`);
+    `exit_names` lists them from shallowest to deepest. `fit(x, y)` with a
+    single `y` trains every exit on it; `compile()` defaults to per-exit
+    cross-entropy (classification) or MSE (regression, `num_outputs=1`) with
+    loss weights 1 for early exits and `final_loss_weight` (2) for the final
+    exit, and per-exit accuracy or MAE.
+
+    Args:
+        backbone: a `ViTBackbone`.
+        exits: `{block: head}`; a head is a short name (`"sl_vit"`), a dict
+            `{"type": "sl_vit", **kwargs}`, or an `ExitHead` instance. Block k
+            means "after the k-th encoder block" (1-based, < num_layers).
+        num_outputs: classes, or 1 for regression.
+        final_head: the final exit's head; defaults to `ClassifierHead`.
+        final_loss_weight: default loss weight of the final exit in `compile`.
+
+    Example:
+    >>> backbone = ViTBackbone.from_preset("XS/4", image_shape=(28, 28, 1), num_layers=3)
+    >>> model = MultiExitModel(backbone, exits={1: "mlp_ee", 2: "sl_vit"}, num_outputs=10)
+    >>> model.exit_names
+    ['exit_1', 'exit_2', 'final']
+    """
+
+    def __init__(self, backbone, exits, num_outputs, final_head=None, final_loss_weight=2.0,
+                 **kwargs):
+        pairs = _normalise_exits(exits, backbone.num_layers)
+
+        # === Layers ===
+        self.backbone = backbone
+        self.exit_heads = [self._build_head(block, head, backbone, num_outputs)
+                           for block, head in pairs]
+        if final_head is None:
+            final_head = ClassifierHead(
+                num_outputs, pooling="token" if backbone.use_class_token else "gap",
+                name=FINAL_EXIT)
+
+        # === Functional model ===
+        outputs = {exit_name(block): head(backbone.block_outputs[block])
+                   for (block, _), head in zip(pairs, self.exit_heads, strict=True)}
+        outputs[FINAL_EXIT] = final_head(backbone.output)
+        super().__init__(inputs=backbone.input, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.final_head = final_head
+        self.exit_blocks = [block for block, _ in pairs]
+        self.exit_names = [exit_name(block) for block in self.exit_blocks] + [FINAL_EXIT]
+        self.num_outputs = int(num_outputs)
+        self.final_loss_weight = float(final_loss_weight)
+
+    @staticmethod
+    def _build_head(block, head, backbone, num_outputs):
+        defaults = dict(grid_shape=backbone.grid_shape, class_token=backbone.use_class_token,
+                        layer_norm_epsilon=backbone.layer_norm_epsilon, name=exit_name(block))
+        if isinstance(head, str):
+            head = {"type": head}
+        if isinstance(head, dict):
+            options = dict(head)
+            name = options.pop("type", None)
+            if name == "vit_ee":
+                defaults.update(num_heads=backbone.num_heads, mlp_dim=backbone.mlp_dim)
+            return get_exit_head(name, num_outputs, **{**defaults, **options})
+        if not isinstance(head, ExitHead):
+            raise MexitError(
+                f"Exit after block {block}: expected a head name, a dict with 'type' or an "
+                f"ExitHead layer; received {type(head).__name__}.")
+        if head.class_token != backbone.use_class_token:
+            raise MexitError(
+                f"Exit after block {block}: head built with class_token={head.class_token} "
+                f"but the backbone has use_class_token={backbone.use_class_token}.")
+        return head
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_outputs == 1
+
+    def compile(self, optimizer="adamw", loss=None, loss_weights=None, metrics=None, **kwargs):
+        """Like `keras.Model.compile`, with per-exit defaults.
+
+        A single `loss` or `metrics` list applies to every exit (each exit
+        gets its own metric objects); dicts keyed by exit name pass through.
+        """
+        if loss is None:
+            loss = ("mse" if self.is_regression
+                    else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        if not isinstance(loss, dict):
+            loss = {name: loss for name in self.exit_names}
+        if loss_weights is None:
+            loss_weights = {name: self.final_loss_weight if name == FINAL_EXIT else 1.0
+                            for name in loss}
+        if metrics is None:
+            metrics = ["mae"] if self.is_regression else ["accuracy"]
+        if not isinstance(metrics, dict):
+            metrics = {name: [_fresh_metric(m) for m in metrics] for name in self.exit_names}
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                        metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Our compile() takes the saved per-exit dicts as they are, so loading
+        # restores the compiled state (Keras skips this for custom compile()).
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _per_exit(self, value):
+        if value is None or isinstance(value, dict):
+            return value
+        return {name: value for name in self.exit_names}
+
+    def _targets_for(self, y, y_pred):
+        """One target trains every exit: broadcast it, so plain `fit(x, y)` works.
+
+        Targets given for some exits only (copycat) leave the others out.
+        """
+        y = self._per_exit(y)
+        if isinstance(y, dict) and isinstance(y_pred, dict) and set(y) != set(y_pred):
+            y_pred = {name: y_pred[name] for name in y}
+        return y, y_pred
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        y, y_pred = self._targets_for(y, y_pred)
+        return super().compute_loss(x, y, y_pred, self._per_exit(sample_weight),
+                                    training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        y, y_pred = self._targets_for(y, y_pred)
+        return super().compute_metrics(x, y, y_pred, self._per_exit(sample_weight))
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        _check_arrays(x, y, self.num_outputs)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        _check_arrays(x, y, self.num_outputs)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name, "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "exits": {str(block): keras.saving.serialize_keras_object(head)
+                      for block, head in zip(self.exit_blocks, self.exit_heads, strict=True)},
+            "num_outputs": self.num_outputs,
+            "final_head": keras.saving.serialize_keras_object(self.final_head),
+            "final_loss_weight": self.final_loss_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["final_head"] = keras.saving.deserialize_keras_object(config["final_head"])
+        config["exits"] = {int(block): keras.saving.deserialize_keras_object(head)
+                           for block, head in config["exits"].items()}
+        return cls(**config)
+
+
+def _fresh_metric(metric):
+    if isinstance(metric, str):
+        return metric
+    return keras.metrics.deserialize(keras.metrics.serialize(metric))
+
+
+def _check_arrays(x, y, num_outputs):
+    """Clear messages for the common mistakes with in-memory arrays."""
+    if not isinstance(x, np.ndarray):
+        return
+    if len(x) == 0:
+        raise MexitError("The dataset is empty: received 0 inputs.")
+    if y is None or isinstance(y, dict):
+        return
+    y = np.asarray(y)
+    if len(y) != len(x):
+        raise MexitError(f"Got {len(x)} inputs but {len(y)} labels.")
+    if num_outputs > 1:
+        if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+            raise MexitError(
+                f"Labels must be class indices of shape (N,) or (N, 1); received shape "
+                f"{y.shape}. (One-hot labels? Use y.argmax(-1).)")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= num_outputs:
+            raise MexitError(
+                f"Labels must be integers in [0, {num_outputs}); received dtype {y.dtype} "
+                f"with range [{y.min()}, {y.max()}].")
+    elif y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+        raise MexitError(f"Regression targets must have shape (N,) or (N, 1); "
+                         f"received {y.shape}.")

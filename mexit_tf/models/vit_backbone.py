@@ -1,0 +1,116 @@
+import keras
+
+from mexit_tf.errors import MexitError
+from mexit_tf.layers.encoder_block import EncoderBlock
+from mexit_tf.layers.patch_embedding import PatchEmbedding
+from mexit_tf.models.vit_presets import decode_variant
+
+
+@keras.saving.register_keras_serializable(package="mexit_tf")
+class ViTBackbone(keras.Model):
+    """Vision Transformer backbone whose every block output is reachable.
+
+    The encoder blocks are unrolled in the functional graph (keras-hub hides
+    them in one `ViTEncoder` layer), so `block_outputs[k]` is the residual
+    stream after block k (1-based), before the final LayerNorm. The model's
+    own output is the final LayerNorm-ed token sequence `(B, 1 + N, D)`.
+
+    Inputs are raw pixels: `pixel_scale` and `pixel_offset` (default: /255)
+    live inside the model so an exported stage 0 takes camera values as is.
+    Set `pixel_scale=1.0` for inputs that are already scaled.
+
+    Args:
+        image_shape: `(height, width, channels)`.
+        patch_size: int or `(ph, pw)`; must divide the image size.
+        hidden_dim, num_layers, num_heads, mlp_dim: transformer size.
+        dropout_rate, attention_dropout: regularization inside blocks.
+        layer_norm_epsilon: LayerNorm epsilon.
+        use_class_token: prepend a class token.
+        pixel_scale, pixel_offset: `x * scale + offset` applied to raw input.
+
+    Example:
+    >>> backbone = ViTBackbone.from_preset("XS/4", image_shape=(28, 28, 1))
+    >>> sorted(backbone.block_outputs)[:3]
+    [1, 2, 3]
+    """
+
+    def __init__(self, image_shape, patch_size, hidden_dim, num_layers, num_heads, mlp_dim,
+                 dropout_rate=0.0, attention_dropout=0.0, layer_norm_epsilon=1e-6,
+                 use_class_token=True, pixel_scale=1 / 255.0, pixel_offset=0.0, **kwargs):
+        image_shape = tuple(int(s) for s in image_shape)
+        patch = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
+        if len(image_shape) != 3:
+            raise MexitError(f"image_shape must be (height, width, channels); "
+                             f"received {image_shape}.")
+        if image_shape[0] % patch[0] or image_shape[1] % patch[1]:
+            raise MexitError(
+                f"Image size {image_shape[0]}x{image_shape[1]} is not divisible by the patch "
+                f"size {patch[0]}x{patch[1]}.")
+        if num_layers < 1:
+            raise MexitError(f"num_layers must be >= 1; received {num_layers}.")
+
+        # === Layers ===
+        self.rescaling = keras.layers.Rescaling(pixel_scale, pixel_offset, name="rescaling")
+        self.patch_embedding = PatchEmbedding(image_shape, patch, hidden_dim, use_class_token,
+                                              name="patch_embedding")
+        self.encoder_blocks = [
+            EncoderBlock(hidden_dim, num_heads, mlp_dim, dropout_rate, attention_dropout,
+                         layer_norm_epsilon, name=f"block_{i + 1}")
+            for i in range(num_layers)
+        ]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
+                                                          name="final_norm")
+
+        # === Functional model ===
+        images = keras.Input(shape=image_shape, name="images")
+        tokens = self.patch_embedding(self.rescaling(images))
+        block_outputs = {}
+        for index, block in enumerate(self.encoder_blocks, start=1):
+            tokens = block(tokens)
+            block_outputs[index] = tokens
+        super().__init__(inputs=images, outputs=self.final_norm(tokens), **kwargs)
+
+        # === Config ===
+        self.block_outputs = block_outputs
+        self.image_shape = image_shape
+        self.patch_size = patch
+        self.hidden_dim = int(hidden_dim)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.mlp_dim = int(mlp_dim)
+        self.dropout_rate = float(dropout_rate)
+        self.attention_dropout = float(attention_dropout)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.use_class_token = bool(use_class_token)
+        self.pixel_scale = float(pixel_scale)
+        self.pixel_offset = float(pixel_offset)
+        self.grid_shape = self.patch_embedding.grid_shape
+
+    @classmethod
+    def from_preset(cls, name: str, image_shape=None, **kwargs) -> "ViTBackbone":
+        """Randomly initialised backbone of a named size, e.g. `"Ti/16"` or `"XS/4"`.
+
+        `image_shape` defaults to (224, 224, 3) for patch >= 16, else (32, 32, 3).
+        Any constructor argument may be overridden. For pretrained weights, build
+        a keras-hub backbone and use `mexit_tf.from_keras_hub`.
+        """
+        config = decode_variant(name)
+        if image_shape is None:
+            image_shape = (224, 224, 3) if config["patch_size"] >= 16 else (32, 32, 3)
+        return cls(image_shape=image_shape, **{**config, **kwargs})
+
+    def get_config(self):
+        return {
+            "name": self.name, "trainable": self.trainable,
+            "image_shape": list(self.image_shape), "patch_size": list(self.patch_size),
+            "hidden_dim": self.hidden_dim, "num_layers": self.num_layers,
+            "num_heads": self.num_heads, "mlp_dim": self.mlp_dim,
+            "dropout_rate": self.dropout_rate, "attention_dropout": self.attention_dropout,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "use_class_token": self.use_class_token,
+            "pixel_scale": self.pixel_scale, "pixel_offset": self.pixel_offset,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

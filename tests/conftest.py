@@ -1,0 +1,44 @@
+"""Shared tiny fixtures: TensorFlow is slow to start, so models stay toy-sized."""
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import mexit_tf  # noqa: E402
+
+TINY = dict(image_shape=(8, 8, 1), patch_size=2, hidden_dim=16, num_heads=2, mlp_dim=32)
+ALL_HEADS = ["mlp_ee", "vit_ee", "cnn_ignore", "cnn_add", "cnn_project", "mixer_ee",
+             "resmlp_ee", "sl_vit"]
+
+
+def tiny_backbone(num_layers=3, **overrides):
+    return mexit_tf.ViTBackbone(**{**TINY, "num_layers": num_layers, **overrides})
+
+
+def tiny_images(count=16, seed=0, shape=(8, 8, 1)):
+    return np.random.default_rng(seed).integers(0, 256, (count, *shape)).astype("uint8")
+
+
+def tiny_labels(count=16, classes=3, seed=0):
+    return np.random.default_rng(seed).integers(0, classes, count).astype("int32")
+
+
+@pytest.fixture(scope="session")
+def all_heads_model():
+    """One model with every exit head (after blocks 1..8) and a final exit; untrained."""
+    keras.utils.set_random_seed(0)
+    backbone = tiny_backbone(num_layers=9)
+    return mexit_tf.MultiExitModel(
+        backbone, exits={i + 1: head for i, head in enumerate(ALL_HEADS)}, num_outputs=3)
+
+
+def run_mexit(*args, cwd=None, timeout=600):
+    """Runs the `mexit` CLI in a subprocess; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "mexit_tf.cli.main", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout)
