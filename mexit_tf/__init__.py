@@ -5,30 +5,19 @@ import sys
 
 
 def _import_keras_quietly():
-    """Imports Keras (and TensorFlow) with native stderr muted.
-
-    TensorFlow's C++ start-up lines (CUDA stubs on CPU machines, CPU features)
-    are printed by absl before any log level applies and bury our own output.
-    Python errors still surface: they are raised after stderr is restored.
-    Set MEXIT_SHOW_TF_LOGS=1 to see those lines.
-    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ.get("MEXIT_SHOW_TF_LOGS") or "keras" in sys.modules:
+    if "keras" in sys.modules:
         return
-    try:
-        saved = os.dup(2)
-    except OSError:
-        return
-    try:
-        sys.stderr.flush()
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        import keras  # noqa: F401
+    from mexit_tf.native_stderr import quiet_native_stderr
+
+    with quiet_native_stderr():
+        import keras
+
         if keras.backend.backend() == "tensorflow":
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            import tensorflow
+
+            # Device discovery prints a CUDA error on CPU-only machines; do it now.
+            tensorflow.config.list_physical_devices("GPU")
 
 
 _import_keras_quietly()

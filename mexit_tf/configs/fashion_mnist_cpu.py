@@ -9,7 +9,9 @@ def fashion_mnist_cpu(smoke: bool = False) -> dict:
                minute; its accuracy means nothing.
     """
     config = {
-        "dataset": "fashion_mnist",
+        "dataset": "fashion_mnist",  # or "folder:PATH", read at image_size / color_mode
+        "image_size": (28, 28),
+        "color_mode": "grayscale",
         "vit": "XS/4",
         "backbone": {},
         "exits": {block: "mlp_ee" for block in range(1, 6)},

@@ -1,0 +1,35 @@
+"""Shared by the benchmark scripts: side-by-side timing and result files."""
+
+import statistics
+import time
+from pathlib import Path
+
+from mexit_tf.atomic_files import write_json_atomic
+from mexit_tf.versions import library_versions, machine_description
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def interleaved_medians(candidates: dict, runs: int, warmup: int = 20) -> dict:
+    """Median ms of each zero-argument callable, timed in alternation run by run.
+
+    Alternating spreads any drift of the machine (other load, frequency) over
+    every candidate alike, which keeps their ratio honest.
+    """
+    for _ in range(warmup):
+        for call in candidates.values():
+            call()
+    samples = {name: [] for name in candidates}
+    for _ in range(runs):
+        for name, call in candidates.items():
+            started = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - started) * 1000.0)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def save_result(name: str, result: dict, command: str) -> Path:
+    path = RESULTS / f"{name}.json"
+    write_json_atomic(path, {"benchmark": name, **result, "command": command,
+                             "versions": library_versions(), "machine": machine_description()})
+    return path

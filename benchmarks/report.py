@@ -1,0 +1,99 @@
+"""Regenerates docs/benchmarks.md from benchmarks/results/*.json.
+
+    python benchmarks/report.py
+"""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _provenance(result):
+    versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+    machine = result["machine"]
+    return (f"Command: `{result['command']}`  \nMachine: {machine['cpu_count']} CPUs "
+            f"({machine['machine']}, {machine['system']}); {versions}.")
+
+
+def _table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
+def training_section(result):
+    lines = ["## Training step overhead (multi-exit vs backbone alone)", "",
+             f"{result['preset']} on {tuple(result['image_shape'])} inputs, batch "
+             f"{result['batch_size']}, an exit after every block, XLA on, median of "
+             f"{result['repeats']} blocks of {result['steps']} steps, timed side by side.", ""]
+    lines += _table(["model", "ms / step", "images / s", "ratio vs backbone"],
+                    [(name, r["step_ms"], r["images_per_s"], r["ratio_vs_backbone"])
+                     for name, r in result["rows"].items()])
+    return lines + ["", _provenance(result), ""]
+
+
+def training_run_section(result):
+    lines = ["## CPU preset: per-exit accuracy (Fashion-MNIST, real data)", "",
+             f"Data: {result['data']}. Training wall time: {result['train_seconds']} s "
+             f"({result['note']}).", ""]
+    lines += _table(["exit", "validation", "test"],
+                    [(name, f"{result['validation'][name]:.4f}", f"{value:.4f}")
+                     for name, value in result["test"].items()])
+    return lines + ["", _provenance(result), ""]
+
+
+def staged_section(result):
+    lines = ["## Staged bundle vs monolithic model (float32, LiteRT, 1 thread)", "",
+             f"Every stage run in turn vs one model of the same backbone + final head; "
+             f"medians of {result['runs']} alternating runs.", ""]
+    lines += _table(["model", "monolithic ms", "all stages ms", "ratio"],
+                    [(f"{name} ({r['stages']} stages)", r["monolithic_ms"], r["staged_ms"],
+                      r["ratio"]) for name, r in result["rows"].items()])
+    return lines + ["", _provenance(result), ""]
+
+
+def dynamic_section(result):
+    lines = ["## Dynamic inference (float32 bundle, LiteRT, 1 thread)", "",
+             f"{result['data']}. Target: at most {result['target_loss_points']} points below "
+             f"the final exit on validation. Final-exit model (backbone + head, no exits): "
+             f"{result['final_exit_model_ms']} ms, test accuracy "
+             f"{result['final_exit_accuracy']:.4f}.", ""]
+    lines += _table(["exit", "test accuracy", "cumulative ms"],
+                    [(name, r["test_accuracy"], r["cumulative_ms"])
+                     for name, r in result["exits"].items()])
+    lines += [""] + _table(
+        ["policy", "test accuracy", "loss (points)", "mean ms", "speed-up vs final-exit model",
+         "exit mix"],
+        [(name, r["test_accuracy"], r["test_loss_points"], r["mean_latency_ms"],
+          f"{r['speedup_vs_final_exit_model']}x",
+          " / ".join(f"{share:.0%}" for share in r["exit_histogram"]))
+         for name, r in result["policies"].items()])
+    lines += ["", "![accuracy vs latency](dynamic_inference_float32.png)", ""]
+    return lines + [_provenance(result), ""]
+
+
+def main():
+    sections = ["# Benchmarks", "",
+                "Every figure here is produced by a script in `benchmarks/`; rerun one, then "
+                "`python benchmarks/report.py` to regenerate this page. Ratios are measured "
+                "side by side in one run; times are medians.", ""]
+    for name, render in (("training_run", training_run_section),
+                         ("training_overhead", training_section),
+                         ("staged_overhead", staged_section),
+                         ("dynamic_inference", dynamic_section)):
+        result = _load(name)
+        if result:
+            sections += render(result)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(sections))
+    print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Model -> bundle: stages, conversion, parity check, latency, calibration, manifest."""
+
+import datetime
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from converters.cascade import Cascade
+from converters.litert_stage import LiteRTStage
+from converters.manifest import FORMAT_VERSION, MANIFEST_NAME, sha256_of, validate_manifest
+from converters.stage_builder import build_stage_models
+from converters.tflite_conversion import convert_to_tflite
+from converters.tflite_inspection import multiply_adds
+from mexit_tf.atomic_files import write_json_atomic
+from mexit_tf.errors import MexitError
+from mexit_tf.gating.calibration import calibrate_policy
+from mexit_tf.models.multi_exit_model import MultiExitModel
+from mexit_tf.versions import library_versions
+
+FLOAT_TOLERANCE = 1e-4      # max relative error, float32 stages
+REDUCED_AGREEMENT = 0.98    # top-1 agreement with Keras, float16 / dynamic stages
+
+
+def load_multi_exit_model(path) -> MultiExitModel:
+    """Loads a `.keras` file and checks it is a mexit_tf multi-exit model."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise MexitError(f"Model file {str(path)!r} does not exist.")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - Keras raises many types for bad files
+        raise MexitError(f"{str(path)!r} is not a readable .keras model "
+                         f"({type(error).__name__}: {str(error).splitlines()[0][:200]}).") from None
+    if not isinstance(model, MultiExitModel):
+        raise MexitError(f"{str(path)!r} holds a {type(model).__name__}, not a mexit_tf "
+                         "MultiExitModel.")
+    return model
+
+
+def _head_type(model, index):
+    heads = [*model.exit_heads, model.final_head]
+    return getattr(heads[index], "head_type", None) or "classifier"
+
+
+def check_parity(model, stage_files, parity_images, quantize) -> dict:
+    """Runs the TFLite chain and the Keras model on the same images, exit by exit."""
+    keras_outputs = model.predict(parity_images.astype("float32"), verbose=0, batch_size=64)
+    runners = [LiteRTStage(data, spec) for data, spec in stage_files]
+    tflite = [[] for _ in runners]
+    for image in parity_images.astype("float32"):
+        x = image[None]
+        for index, runner in enumerate(runners):
+            out, _ = runner.run(x)
+            tflite[index].append(out["logits"][0])
+            x = out.get("hidden")
+    report, failures = {}, []
+    for index, name in enumerate(model.exit_names):
+        got, want = np.stack(tflite[index]), np.asarray(keras_outputs[name])
+        finite = bool(np.isfinite(got).all())
+        error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-12))
+        agreement = float(np.mean(got.argmax(-1) == want.argmax(-1)))
+        report[name] = {"max_relative_error": error, "top1_agreement": agreement,
+                        "finite": finite}
+        if not finite:
+            failures.append(f"{name}: TFLite outputs are not finite")
+        elif quantize == "float32" and error > FLOAT_TOLERANCE:
+            failures.append(f"{name}: max relative error {error:.2e} > {FLOAT_TOLERANCE:.0e}")
+        elif quantize != "float32" and agreement < REDUCED_AGREEMENT and want.shape[-1] > 1:
+            failures.append(f"{name}: top-1 agreement {agreement:.3f} < {REDUCED_AGREEMENT}")
+    if failures:
+        raise MexitError("Parity check failed: " + "; ".join(failures))
+    return report
+
+
+def calibrate_bundle(bundle, x_cal, y_cal, policy: str = "confidence",
+                     target_loss: float | None = 0.005, budget_ms: float | None = None,
+                     progress: bool = True, manifest: dict | None = None) -> dict:
+    """Calibrates the bundle's policy on its own stages' outputs; rewrites the manifest."""
+    cascade = Cascade(bundle)
+    manifest = manifest or cascade.manifest
+    outputs, _ = cascade.run_all(x_cal, progress=progress)
+    costs = [stage["cost"]["latency_ms"] for stage in manifest["stages"]]
+    chosen, report = calibrate_policy(policy, outputs, y_cal, costs,
+                                      target_loss=None if budget_ms else target_loss,
+                                      budget=budget_ms)
+    report["cost_unit"] = "ms (median LiteRT latency, 1 thread, export machine)"
+    manifest["policy"] = chosen.to_dict()
+    manifest["calibration"] = report
+    validate_manifest(manifest)
+    write_json_atomic(Path(bundle) / MANIFEST_NAME, manifest)
+    return manifest
+
+
+def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float32",
+                  policy="confidence", target_loss=0.005, budget_ms=None, overwrite=False,
+                  parity_examples=32, latency_runs=50, progress=True, source=None) -> dict:
+    """Exports `model` to a bundle folder; returns the manifest.
+
+    `calibration_data=(x, y)` is a held-out split (validation, never test): it
+    feeds the parity check and the policy's calibration. The bundle is built in
+    a temporary folder beside `out_dir` and renamed into place only when every
+    check passed, so a failed export leaves nothing behind and an existing
+    bundle is replaced only with `overwrite=True`.
+    """
+    if not isinstance(model, MultiExitModel):
+        model = load_multi_exit_model(model)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise MexitError(f"{str(out_dir)!r} already exists; pass --overwrite to replace it.")
+    x_cal, y_cal = calibration_data
+    if len(x_cal) == 0:
+        raise MexitError("Calibration data is empty: received 0 examples.")
+    expected = tuple(model.backbone.image_shape)
+    if tuple(x_cal.shape[1:]) != expected:
+        raise MexitError(f"Calibration images have shape {tuple(x_cal.shape[1:])}; the model "
+                         f"takes {expected}.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        manifest = _write_stages(model, staging, quantize, labels, x_cal, parity_examples,
+                                 latency_runs, source)
+        write_json_atomic(staging / MANIFEST_NAME, manifest)
+        manifest = calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
+                                    progress, manifest)
+        _replace_folder(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, latency_runs, source):
+    stages = build_stage_models(model)
+    stage_files, specs = [], []
+    for index, stage in enumerate(stages):
+        data = convert_to_tflite(stage, quantize)
+        file = f"stage_{index}.tflite"
+        (folder / file).write_bytes(data)
+        probe = LiteRTStage(data, {"file": file}).spec
+        block = [*model.exit_blocks, model.backbone.num_layers][index]
+        spec = {"index": index, "file": file, "sha256": sha256_of(folder / file),
+                "bytes": len(data), "exit": model.exit_names[index], "after_block": block,
+                "head": _head_type(model, index), "inputs": probe["inputs"],
+                "outputs": probe["outputs"],
+                "cost": {"params": int(stage.count_params()), "macs": multiply_adds(data)}}
+        stage_files.append((data, spec))
+        specs.append(spec)
+    parity = check_parity(model, stage_files, x_cal[:parity_examples], quantize)
+    x = x_cal[:1].astype("float32")
+    for data, spec in stage_files:
+        runner = LiteRTStage(data, spec)
+        spec["cost"]["latency_ms"] = round(runner.median_latency_ms(x, runs=latency_runs), 5)
+        x = runner.run(x)[0].get("hidden")
+    backbone = model.backbone
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "task": "regression" if model.is_regression else "classification",
+        "input": {"name": specs[0]["inputs"][0]["name"], "shape": [1, *backbone.image_shape],
+                  "dtype": "float32", "layout": "NHWC", "value_range": [0.0, 255.0],
+                  "preprocessing": "none: feed raw pixel values; stage 0 computes "
+                                   "x * pixel_scale + pixel_offset",
+                  "pixel_scale": backbone.pixel_scale, "pixel_offset": backbone.pixel_offset},
+        "labels": list(labels or []),
+        "quantization": quantize,
+        "hidden": {"dtype": "float32",
+                   "shape": [1, backbone.patch_embedding.num_tokens, backbone.hidden_dim]},
+        "stages": specs,
+        "policy": {"type": "confidence", "thresholds": [1.0] * (len(specs) - 1)},
+        "parity": parity,
+        "data_source": source,
+        "versions": library_versions(),
+    }
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Moves `staging` to `target`; an existing target is removed only after the move."""
+    if target.exists():
+        retired = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, retired)
+        os.replace(staging, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, target)

@@ -1,0 +1,117 @@
+"""The Python runtime: run a bundle's stages in turn and stop where the policy says."""
+
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from converters.cascade_result import CascadeResult
+from converters.litert_stage import LiteRTStage
+from converters.manifest import read_manifest
+from mexit_tf.errors import MexitError
+from mexit_tf.gating.calibration import policy_outcome
+from mexit_tf.gating.exit_policy import ExitPolicy, softmax
+
+
+class Cascade:
+    """Loads a bundle (checking format version and every stage's sha256) and runs it.
+
+    Example:
+    >>> cascade = Cascade("bundle/")
+    >>> result = cascade.predict(image)          # raw pixels, HWC
+    >>> result.exit_name, result.label, result.latency_ms
+    >>> report = cascade.evaluate(images, labels)  # per-sample exits, any N
+    """
+
+    def __init__(self, bundle: str | Path, num_threads: int = 1, policy: ExitPolicy | None = None):
+        self.bundle = Path(bundle)
+        self.manifest = read_manifest(self.bundle)
+        self.stages = [LiteRTStage(self.bundle / spec["file"], spec, num_threads)
+                       for spec in self.manifest["stages"]]
+        self.policy = policy or ExitPolicy.from_dict(self.manifest["policy"])
+        self.exit_names = [spec["exit"] for spec in self.manifest["stages"]]
+        self.labels = self.manifest.get("labels") or []
+        self.input_shape = tuple(self.manifest["input"]["shape"][1:])
+
+    def prepare(self, image) -> np.ndarray:
+        """Checks one raw image against the input spec; returns a float32 batch of one."""
+        array = np.asarray(image)
+        if array.ndim == len(self.input_shape) - 1 and self.input_shape[-1] == 1:
+            array = array[..., None]
+        if tuple(array.shape) != self.input_shape:
+            raise MexitError(f"Image shape {tuple(array.shape)} does not match the bundle's "
+                             f"input {self.input_shape}.")
+        return array.astype(np.float32)[None]
+
+    def _stage_input(self, index, image, previous):
+        return image if index == 0 else previous["hidden"]
+
+    def predict(self, image) -> CascadeResult:
+        """Runs stage after stage until the policy accepts an exit."""
+        x = self.prepare(image)
+        outputs, latencies, previous = [], [], None
+        for index, stage in enumerate(self.stages):
+            previous, ms = stage.run(self._stage_input(index, x, previous))
+            outputs.append(previous["logits"])
+            latencies.append(ms)
+            if self.policy.should_stop(outputs):
+                break
+        return self._result(len(outputs) - 1, outputs[-1][0], latencies)
+
+    def _result(self, index, output, latencies):
+        label = confidence = None
+        if output.shape[-1] > 1:
+            probabilities = softmax(output.astype(np.float64))
+            top = int(probabilities.argmax())
+            confidence = float(probabilities[top])
+            label = self.labels[top] if top < len(self.labels) else str(top)
+        return CascadeResult(index, self.exit_names[index], output, latencies, label, confidence)
+
+    def run_all(self, images, progress: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+        """Every stage on every image: `(K arrays (N, C), latencies (N, K) in ms)`.
+
+        One pass yields what any policy would have done, so evaluation and
+        calibration need no second run.
+        """
+        count = len(images)
+        if count == 0:
+            raise MexitError("No images to run: received 0.")
+        outputs = [[] for _ in self.stages]
+        latencies = np.zeros((count, len(self.stages)))
+        for row in tqdm(range(count), desc="cascade", unit="img", disable=not progress,
+                        leave=False):
+            x, previous = self.prepare(images[row]), None
+            for index, stage in enumerate(self.stages):
+                previous, latencies[row, index] = stage.run(self._stage_input(index, x, previous))
+                outputs[index].append(previous["logits"][0])
+        return [np.stack(o) for o in outputs], latencies
+
+    def evaluate(self, images, labels, policy: ExitPolicy | None = None,
+                 progress: bool = True) -> dict:
+        """Per-exit accuracy, policy accuracy, exit histogram, latency and speed-up.
+
+        Latency under the policy is, per image, the sum of the measured latencies
+        of the stages it actually needed.
+        """
+        outputs, latencies = self.run_all(images, progress)
+        return summarize(outputs, latencies, labels, policy or self.policy, self.exit_names)
+
+
+def summarize(outputs, latencies, labels, policy, exit_names) -> dict:
+    labels = np.asarray(labels).reshape(-1)
+    stage_ms = np.median(latencies, axis=0)
+    outcome = policy_outcome(policy, outputs, labels, stage_ms)
+    per_image = np.cumsum(latencies, axis=1)[np.arange(len(labels)), outcome["exits"]]
+    all_stages = latencies.sum(axis=1)
+    return {
+        "examples": int(len(labels)),
+        "exit_accuracy": {name: round(float(np.mean(o.argmax(-1) == labels)), 5)
+                          for name, o in zip(exit_names, outputs, strict=True)},
+        "policy": policy.to_dict(),
+        "policy_accuracy": round(outcome["accuracy"], 5),
+        "exit_histogram": dict(zip(exit_names, outcome["exit_histogram"], strict=True)),
+        "stage_latency_ms": dict(zip(exit_names, np.round(stage_ms, 4).tolist(), strict=True)),
+        "mean_latency_ms": round(float(per_image.mean()), 4),
+        "all_stages_latency_ms": round(float(all_stages.mean()), 4),
+        "speedup_vs_all_stages": round(float(all_stages.mean() / per_image.mean()), 3),
+    }

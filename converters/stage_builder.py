@@ -1,0 +1,38 @@
+"""Split a MultiExitModel into per-exit stages that share its layers (and weights)."""
+
+import keras
+
+from mexit_tf.errors import MexitError
+from mexit_tf.models.multi_exit_model import FINAL_EXIT, MultiExitModel
+
+
+def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
+    """One Keras model per exit, batch 1, outputs `(logits, hidden)` (`(logits,)` last).
+
+    Stage 0 takes raw pixels and runs the stem (rescaling, patch embedding),
+    the blocks up to exit 1 and exit 1's head. Stage k takes the hidden tokens
+    of stage k-1 and runs the blocks up to exit k+1 and its head. Running the
+    stages in turn does the work of the plain model once, never twice.
+    """
+    if not isinstance(model, MultiExitModel):
+        raise MexitError(f"Expected a mexit_tf MultiExitModel; received {type(model).__name__}.")
+    backbone = model.backbone
+    bounds = [0, *model.exit_blocks, backbone.num_layers]
+    heads = [*model.exit_heads, model.final_head]
+    token_shape = (backbone.patch_embedding.num_tokens, backbone.hidden_dim)
+    stages = []
+    for index, name in enumerate(model.exit_names):
+        if index == 0:
+            inputs = keras.Input(backbone.image_shape, batch_size=1, name="image")
+            hidden = backbone.patch_embedding(backbone.rescaling(inputs))
+        else:
+            inputs = keras.Input(token_shape, batch_size=1, name="hidden_in")
+            hidden = inputs
+        for block in backbone.encoder_blocks[bounds[index]:bounds[index + 1]]:
+            hidden = block(hidden)
+        if name == FINAL_EXIT:
+            outputs = (heads[index](backbone.final_norm(hidden)),)
+        else:
+            outputs = (heads[index](hidden), hidden)
+        stages.append(keras.Model(inputs, outputs, name=f"stage_{index}_{name}"))
+    return stages

@@ -1,0 +1,47 @@
+"""`mexit bench`: per-stage LiteRT latency of a bundle (median and p95 over runs).
+
+Examples:
+    mexit bench bundles/fmnist
+    mexit bench bundles/fmnist --threads 2 --runs 500 --json
+"""
+
+import argparse
+import json
+
+import numpy as np
+
+
+def add_parser(commands):
+    parser = commands.add_parser("bench", help="time every stage of a bundle",
+                                 description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundle")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from converters.cascade import Cascade
+
+    cascade = Cascade(args.bundle, num_threads=args.threads)
+    x = np.random.default_rng(0).uniform(0, 255, (1, *cascade.input_shape)).astype("float32")
+    rows = {}
+    for index, stage in enumerate(cascade.stages):
+        for _ in range(10):
+            stage.run(x)
+        times = [stage.run(x)[1] for _ in range(args.runs)]
+        rows[cascade.exit_names[index]] = {"median_ms": round(float(np.median(times)), 4),
+                                           "p95_ms": round(float(np.percentile(times, 95)), 4)}
+        x = stage.run(x)[0].get("hidden")
+    total = sum(row["median_ms"] for row in rows.values())
+    report = {"threads": args.threads, "runs": args.runs, "stages": rows,
+              "all_stages_median_ms": round(total, 4)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for name, row in rows.items():
+            print(f"{name:10s} median {row['median_ms']:.4f} ms  p95 {row['p95_ms']:.4f} ms")
+        print(f"all stages: {total:.4f} ms ({args.threads} thread(s), {args.runs} runs)")
+    return 0

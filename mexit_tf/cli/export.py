@@ -1,0 +1,74 @@
+"""`mexit export`: a trained model -> a bundle of per-exit TFLite stages + policy.
+
+Examples:
+    mexit export runs/fmnist/model.keras --out bundles/fmnist
+    mexit export model.keras --out b --quantize float16 --target-loss 1.0
+    mexit export model.keras --out b --budget-ms 0.8 --overwrite
+"""
+
+import argparse
+import json
+
+from mexit_tf.cli.data_option import DATA_HELP, load_split
+
+
+def add_policy_options(parser):
+    parser.add_argument("--policy", default="confidence",
+                        help="confidence, entropy, margin, patience or budget")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--target-loss", type=float, default=0.5, metavar="PTS",
+                        help="max accuracy loss vs the final exit, in points (default 0.5)")
+    target.add_argument("--budget-ms", type=float, metavar="MS",
+                        help="mean latency budget instead of an accuracy target")
+
+
+def target_fraction(args) -> float:
+    """--target-loss in points, checked, as the fraction calibration takes."""
+    from mexit_tf.errors import MexitError
+
+    if args.budget_ms is not None and not args.budget_ms > 0:
+        raise MexitError(f"--budget-ms must be > 0; received {args.budget_ms}.")
+    if not 0 <= args.target_loss < 100:
+        raise MexitError(f"--target-loss is in accuracy points, 0 to 100; received "
+                         f"{args.target_loss}.")
+    return args.target_loss / 100.0
+
+
+def add_parser(commands):
+    parser = commands.add_parser("export", help="export a bundle (TFLite stages + policy)",
+                                 description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="trained .keras file")
+    parser.add_argument("--out", required=True, help="bundle folder to create")
+    parser.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic"])
+    parser.add_argument("--data", default="fashion_mnist", help=DATA_HELP)
+    add_policy_options(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from converters.bundle_export import export_bundle, load_multi_exit_model
+
+    target = target_fraction(args)
+    model = load_multi_exit_model(args.model)
+    x, y, labels, source = load_split(args.data, "validation", model.backbone.image_shape)
+    manifest = export_bundle(model, args.out, (x, y), labels, args.quantize, args.policy,
+                             target, args.budget_ms, args.overwrite,
+                             source=f"{source}, validation split")
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    else:
+        print_calibration(manifest)
+        print(f"wrote bundle {args.out} ({len(manifest['stages'])} stages, {args.quantize})")
+    return 0
+
+
+def print_calibration(manifest):
+    report = manifest["calibration"]
+    print(f"policy: {json.dumps(report['policy'])}")
+    print(f"calibrated on {report['calibration_examples']} validation examples: expected "
+          f"accuracy {report['expected_accuracy']:.4f} (final exit "
+          f"{report['final_exit_accuracy']:.4f}), expected speed-up "
+          f"{report['expected_speedup']:.2f}x, exit mix {report['exit_histogram']}")

@@ -1,0 +1,67 @@
+"""`mexit predict`: classify image files with a bundle, stopping early where it can.
+
+Images of another size are resized, and colour is converted to the bundle's
+channel count; each such change is reported on stderr.
+
+Examples:
+    mexit predict bundles/fmnist shirt.png boot.jpg
+    mexit predict bundles/fmnist shirt.png --json
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from mexit_tf.errors import MexitError
+
+
+def add_parser(commands):
+    parser = commands.add_parser("predict", help="classify PNG/JPEG files with a bundle",
+                                 description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundle")
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def read_image(path, shape) -> np.ndarray:
+    """Reads an image file as raw pixels of `shape` (H, W, C), resizing if needed."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = "L" if shape[-1] == 1 else "RGB"
+            if image.mode != mode:
+                print(f"mexit predict: {path}: converted {image.mode} to {mode}", file=sys.stderr)
+                image = image.convert(mode)
+            if image.size != (shape[1], shape[0]):
+                print(f"mexit predict: {path}: resized {image.size[0]}x{image.size[1]} to "
+                      f"{shape[1]}x{shape[0]}", file=sys.stderr)
+                image = image.resize((shape[1], shape[0]), Image.BILINEAR)
+            array = np.asarray(image)
+    except UnidentifiedImageError:
+        raise MexitError(f"{path} is not an image PIL can read.") from None
+    return array.reshape(shape)
+
+
+def run(args) -> int:
+    from converters.cascade import Cascade
+
+    cascade = Cascade(args.bundle)
+    images = [read_image(path, cascade.input_shape) for path in args.images]
+    results = []
+    for path, image in zip(args.images, images, strict=True):
+        result = cascade.predict(image)
+        results.append({"image": path, **result.to_dict()})
+        if not args.json:
+            print(f"{path}: {result.label} ({result.confidence:.3f}) at {result.exit_name}, "
+                  f"{result.latency_ms:.3f} ms")
+    if args.json:
+        for row in results:
+            row.pop("output")
+        print(json.dumps(results, indent=2))
+    return 0

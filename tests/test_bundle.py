@@ -1,0 +1,144 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import ALL_HEADS, tiny_images, tiny_labels
+
+import mexit_tf
+from converters import Cascade, build_stage_models, export_bundle, read_manifest
+from converters.manifest import validate_manifest
+from converters.tflite_inspection import multiply_adds, op_counts
+
+
+@pytest.fixture(scope="session")
+def bundle(all_heads_model, tmp_path_factory):
+    """The all-heads model exported once; parity is checked inside export."""
+    path = tmp_path_factory.mktemp("bundles") / "all_heads"
+    export_bundle(all_heads_model, path, (tiny_images(48, seed=5), tiny_labels(48, seed=5)),
+                  labels=["a", "b", "c"], latency_runs=5, progress=False)
+    return path
+
+
+def test_stage_parity_for_every_head_type(bundle):
+    manifest = read_manifest(bundle)
+    assert [s["head"] for s in manifest["stages"]] == ALL_HEADS + ["classifier"]
+    for name, parity in manifest["parity"].items():
+        assert parity["finite"] and parity["max_relative_error"] <= 1e-4, name
+
+
+def test_stages_use_builtin_ops_and_skip_earlier_blocks(bundle, all_heads_model):
+    manifest = read_manifest(bundle)
+    for stage in manifest["stages"]:
+        ops = op_counts((bundle / stage["file"]).read_bytes())
+        assert "CUSTOM" not in ops and not any(op.startswith("FLEX") for op in ops), ops
+        # One backbone block (2 attention matmuls) plus at most one block in the head:
+        # no stage recomputes the blocks before it (the whole network has 18).
+        assert ops["BATCH_MATMUL"] <= 4, (stage["head"], ops["BATCH_MATMUL"])
+    assert manifest["stages"][1]["inputs"][0]["shape"] == manifest["hidden"]["shape"]
+
+
+def test_stage_chain_reproduces_keras_outputs(bundle, all_heads_model):
+    images = tiny_images(3, seed=9)
+    cascade = Cascade(bundle)
+    outputs, latencies = cascade.run_all(images, progress=False)
+    expected = all_heads_model.predict(images.astype("float32"), verbose=0)
+    for name, got in zip(cascade.exit_names, outputs, strict=True):
+        np.testing.assert_allclose(got, expected[name], rtol=1e-4, atol=1e-4)
+    assert latencies.shape == (3, 9) and (latencies > 0).all()
+
+
+def test_macs_follow_the_layer_shapes():
+    backbone = mexit_tf.ViTBackbone((8, 8, 1), 2, 16, 1, 2, 32)
+    model = mexit_tf.MultiExitModel(backbone, exits={}, num_outputs=3)
+    from converters.tflite_conversion import convert_to_tflite
+
+    macs = multiply_adds(convert_to_tflite(build_stage_models(model)[0]))
+    tokens, width, mlp = 17, 16, 32
+    expected = (16 * 4 * width            # patch projection: 16 patches, 2x2x1 kernel
+                + 4 * tokens * width * width  # q, k, v, output projections
+                + 2 * tokens * tokens * width  # scores and weighted values
+                + 2 * tokens * width * mlp     # MLP
+                + width * 3)                   # classifier
+    assert macs == expected
+
+
+def test_cascade_stops_where_the_policy_says(bundle):
+    image = tiny_images(1)[0]
+    early = Cascade(bundle, policy=mexit_tf.gating.ConfidencePolicy([0.0] * 8))
+    result = early.predict(image)
+    assert (result.exit_index, result.exit_name, len(result.stage_latencies_ms)) == (0, "exit_1", 1)
+    late = Cascade(bundle, policy=mexit_tf.gating.BudgetPolicy(1e9, [1.0] * 9))
+    result = late.predict(image)
+    assert result.exit_name == "final" and len(result.stage_latencies_ms) == 9
+    assert result.label in ("a", "b", "c") and 0 < result.confidence <= 1
+
+
+def test_cascade_evaluates_any_number_of_images(bundle):
+    report = Cascade(bundle).evaluate(tiny_images(5), tiny_labels(5), progress=False)
+    assert report["examples"] == 5 and abs(sum(report["exit_histogram"].values()) - 1) < 1e-6
+
+
+def _copy(bundle, tmp_path):
+    target = tmp_path / "b"
+    shutil.copytree(bundle, target)
+    return target
+
+
+def _edit_manifest(path, change):
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: (p / "stage_3.tflite").unlink(), "'stage_3.tflite' is missing"),
+    (lambda p: (p / "stage_0.tflite").write_bytes(b"\x00" * 100), "corrupted: sha256"),
+    (lambda p: (p / "manifest.json").write_text("{not json"), "not valid JSON"),
+    (lambda p: _edit_manifest(p, lambda m: m.update(format_version=99)),
+     "format_version 99"),
+    (lambda p: _edit_manifest(p, lambda m: m.pop("stages")), "lacks stages"),
+    (lambda p: _edit_manifest(p, lambda m: m.update(
+        policy={"type": "confidence", "thresholds": [0.5] * 3})), "needs 3 values|covers 4"),
+])
+def test_damaged_bundles_are_refused(bundle, tmp_path, damage, message):
+    path = _copy(bundle, tmp_path)
+    damage(path)
+    with pytest.raises(mexit_tf.MexitError, match=message):
+        Cascade(path)
+
+
+def test_truncated_stage_with_matching_sha_is_refused(bundle, tmp_path):
+    path = _copy(bundle, tmp_path)
+    data = (path / "stage_1.tflite").read_bytes()[:200]
+    (path / "stage_1.tflite").write_bytes(data)
+    from converters.manifest import sha256_of
+
+    _edit_manifest(path, lambda m: m["stages"][1].update(sha256=sha256_of(path / "stage_1.tflite")))
+    with pytest.raises(mexit_tf.MexitError, match="not a loadable TFLite model"):
+        Cascade(path)
+
+
+def test_export_never_overwrites_unless_asked(bundle, all_heads_model, tmp_path):
+    path = _copy(bundle, tmp_path)
+    before = (path / "manifest.json").read_text()
+    with pytest.raises(mexit_tf.MexitError, match="already exists"):
+        export_bundle(all_heads_model, path, (tiny_images(4), tiny_labels(4)))
+    assert (path / "manifest.json").read_text() == before
+
+
+def test_failed_export_leaves_nothing_behind(all_heads_model, tmp_path, monkeypatch):
+    import converters.bundle_export as bundle_export
+
+    def broken_parity(*args, **kwargs):
+        raise mexit_tf.MexitError("Parity check failed: exit_1: max relative error 1e-2 > 1e-4")
+
+    monkeypatch.setattr(bundle_export, "check_parity", broken_parity)
+    with pytest.raises(mexit_tf.MexitError, match="Parity check failed: exit_1"):
+        export_bundle(all_heads_model, tmp_path / "out", (tiny_images(4), tiny_labels(4)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_manifest_names_the_problem():
+    with pytest.raises(mexit_tf.MexitError, match="JSON object"):
+        validate_manifest([1, 2])

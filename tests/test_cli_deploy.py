@@ -1,0 +1,130 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import tiny_backbone
+from PIL import Image
+
+import mexit_tf
+from mexit_tf.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for label in ("ant", "bee", "cat"):
+        (root / label).mkdir()
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 256, (8, 8)).astype("uint8")).save(
+                root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    keras.utils.set_random_seed(1)
+    model = mexit_tf.MultiExitModel(tiny_backbone(3), exits={1: "mlp_ee", 2: "sl_vit"},
+                                    num_outputs=3)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_bundle(model_file, image_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "bundle"
+    assert main(["export", str(model_file), "--out", str(out), "--data",
+                 f"folder:{image_folder}", "--target-loss", "5"]) == 0
+    return out
+
+
+def _error(capsys, argv, pattern):
+    import re
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert re.search(pattern, err[0]), err[0]
+
+
+def test_eval_predict_bench_calibrate(cli_bundle, image_folder, capsys, tmp_path):
+    capsys.readouterr()
+    assert main(["eval", str(cli_bundle), "--data", f"folder:{image_folder}", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["exit_accuracy"]) == {"exit_1", "exit_2", "final"}
+    assert report["speedup_vs_all_stages"] >= 1.0
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((16, 16, 3), "uint8")).save(big)
+    assert main(["predict", str(cli_bundle), str(big), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "resized 16x16 to 8x8" in captured.err and "converted RGB to L" in captured.err
+    assert json.loads(captured.out)[0]["label"] in ("ant", "bee", "cat")
+    assert main(["bench", str(cli_bundle), "--runs", "5", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["stages"]) == 3
+    assert main(["calibrate", str(cli_bundle), "--data", f"folder:{image_folder}",
+                 "--policy", "entropy", "--target-loss", "5"]) == 0
+    assert json.loads((cli_bundle / "manifest.json").read_text())["policy"]["type"] == "entropy"
+
+
+def test_calibration_never_touches_the_test_split(model_file, image_folder, tmp_path,
+                                                  monkeypatch):
+    import mexit_tf.training.trainer as trainer
+
+    real = trainer.load_dataset
+
+    def poisoned(config):
+        data = real(config)
+        data.x_test = np.full((len(data.x_test), 5, 5, 5), np.nan)  # unusable if touched
+        return data
+
+    monkeypatch.setattr(trainer, "load_dataset", poisoned)
+    out = tmp_path / "b"
+    assert main(["export", str(model_file), "--out", str(out), "--data",
+                 f"folder:{image_folder}"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["calibration"]["calibration_examples"] == 4  # 10% of 36 images
+    assert "validation split" in manifest["data_source"]
+
+
+def test_export_bad_inputs(model_file, image_folder, cli_bundle, tmp_path, capsys):
+    plain = tmp_path / "plain.keras"
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(plain)
+    _error(capsys, ["export", str(plain), "--out", str(tmp_path / "x")],
+           "holds a Sequential, not a mexit_tf MultiExitModel")
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip")
+    _error(capsys, ["export", str(junk), "--out", str(tmp_path / "x")], "not a readable")
+    _error(capsys, ["export", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x")],
+           "does not exist")
+    _error(capsys, ["export", str(model_file), "--out", str(cli_bundle), "--data",
+                    f"folder:{image_folder}"], "already exists; pass --overwrite")
+    _error(capsys, ["export", str(model_file), "--out", str(tmp_path / "x"), "--data",
+                    f"folder:{image_folder}", "--target-loss", "-3"],
+           "--target-loss is in accuracy points, 0 to 100; received -3.0")
+    assert not (tmp_path / "x").exists()
+
+
+def test_runtime_bad_inputs(cli_bundle, tmp_path, capsys):
+    import shutil
+
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    _error(capsys, ["predict", str(cli_bundle), str(text)], "not an image")
+    _error(capsys, ["predict", str(cli_bundle), str(tmp_path / "missing.png")],
+           "No such file")
+    _error(capsys, ["eval", str(tmp_path)], "not a bundle")
+    broken = tmp_path / "broken"
+    shutil.copytree(cli_bundle, broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["policy"] = {"type": "confidence", "thresholds": [float("nan"), 0.5]}
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    _error(capsys, ["bench", str(broken)], "received nan")
+    manifest["policy"] = {"type": "confidence", "thresholds": [0.5, 2.0]}
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    _error(capsys, ["predict", str(broken), str(text)], r"in \[0.0, 1.0\]; received 2.0")
+    (broken / "stage_2.tflite").write_bytes(b"truncated")
+    manifest["policy"] = {"type": "confidence", "thresholds": [0.5, 0.5]}
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    _error(capsys, ["eval", str(broken)], "corrupted: sha256")
