@@ -1,6 +1,11 @@
 """Regenerates docs/benchmarks.md from benchmarks/results/*.json.
 
     python benchmarks/report.py
+    python benchmarks/report.py --record-training runs/fmnist/metrics.json \
+        --command "mexit train --preset fashion_mnist_cpu --out runs/fmnist" --note "..."
+
+`--record-training` copies a `mexit train` run's metrics.json into the results
+(training is a CLI run, not a benchmark script, so its figures come from there).
 """
 
 import json
@@ -78,7 +83,25 @@ def dynamic_section(result):
     return lines + [_provenance(result), ""]
 
 
-def main():
+def record_training(metrics_path, command, note):
+    metrics = json.loads(Path(metrics_path).read_text())
+    result = {key: metrics[key] for key in ("data", "validation", "test", "train_seconds",
+                                            "versions", "machine", "config")}
+    result.update(benchmark="training_run", command=command, note=note)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "training_run.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Regenerate docs/benchmarks.md")
+    parser.add_argument("--record-training", metavar="METRICS_JSON")
+    parser.add_argument("--command", default="mexit train --preset fashion_mnist_cpu")
+    parser.add_argument("--note", default="")
+    args = parser.parse_args(argv)
+    if args.record_training:
+        record_training(args.record_training, args.command, args.note)
     sections = ["# Benchmarks", "",
                 "Every figure here is produced by a script in `benchmarks/`; rerun one, then "
                 "`python benchmarks/report.py` to regenerate this page. Ratios are measured "

@@ -1,7 +1,8 @@
 """Training step time of a multi-exit ViT vs the backbone alone (issue: core).
 
-Both models are built, compiled (XLA on) and timed side by side in one run;
-each figure is the median over repeats of a timed block of steps.
+All models are built and compiled (XLA on) first, then timed in alternation:
+each repeat times a block of steps of every model in turn, and each figure is
+the median over repeats, so machine drift hits every model alike.
 
     python benchmarks/training_overhead.py            # XS/4, 28x28, mlp_ee after every block
     python benchmarks/training_overhead.py --smoke    # tiny, for tests
@@ -33,16 +34,18 @@ def _model(preset, image_shape, heads, num_layers=None):
     return mexit_tf.MultiExitModel(backbone, exits=exits, num_outputs=10)
 
 
-def time_steps(model, x, y, steps, repeats):
-    model.compile(optimizer="adamw", jit_compile=True)
-    model.train_on_batch(x, y)  # compile
-    times = []
+def time_steps_interleaved(models: dict, x, y, steps, repeats) -> dict:
+    for model in models.values():
+        model.compile(optimizer="adamw", jit_compile=True)
+        model.train_on_batch(x, y)  # compile
+    times = {name: [] for name in models}
     for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            model.train_on_batch(x, y)
-        times.append((time.perf_counter() - started) / steps)
-    return statistics.median(times)
+        for name, model in models.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(x, y)
+            times[name].append((time.perf_counter() - started) / steps)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(argv=None):
@@ -59,9 +62,11 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch, *shape)).astype("float32")
     y = rng.integers(0, 10, batch)
+    models = {label: _model(preset, shape, heads, layers)
+              for label, heads in (("backbone", None), ("mlp_ee", "mlp_ee"),
+                                   ("sl_vit", "sl_vit"))}
     rows = {}
-    for label, heads in (("backbone", None), ("mlp_ee", "mlp_ee"), ("sl_vit", "sl_vit")):
-        seconds = time_steps(_model(preset, shape, heads, layers), x, y, steps, repeats)
+    for label, seconds in time_steps_interleaved(models, x, y, steps, repeats).items():
         rows[label] = {"step_ms": round(seconds * 1000, 2),
                        "images_per_s": round(batch / seconds, 1)}
         print(f"{label:10s} {seconds * 1000:8.1f} ms/step", flush=True)

@@ -128,3 +128,19 @@ def test_runtime_bad_inputs(cli_bundle, tmp_path, capsys):
     manifest["policy"] = {"type": "confidence", "thresholds": [0.5, 0.5]}
     (broken / "manifest.json").write_text(json.dumps(manifest))
     _error(capsys, ["eval", str(broken)], "corrupted: sha256")
+
+
+def test_quickstart_smoke_runs_the_whole_path(tmp_path):
+    from conftest import run_mexit
+
+    out = tmp_path / "qs"
+    result = run_mexit("quickstart", "--smoke", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("model.keras", "metrics.json", "eval.json", "tradeoff.png",
+                 "bundle/manifest.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "eval.json").read_text())
+    assert set(report["exit_accuracy"]) == {"exit_1", "final"}
+    assert "policy" in result.stdout and "faster than running every stage" in result.stdout
+    again = run_mexit("quickstart", "--smoke", "--out", out)
+    assert again.returncode == 2 and "pass --overwrite" in again.stderr

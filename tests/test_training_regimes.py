@@ -97,3 +97,14 @@ def test_soft_copycat_targets_are_tempered_probabilities():
     assert warm.max(-1).mean() < hot.max(-1).mean()
     history = fit_copycat(model, x, epochs=1, soft=True, temperature=4.0, verbose=0)
     assert "exit_1_loss" in history.history
+
+
+def test_smoothed_sparse_crossentropy_matches_one_hot_smoothing():
+    from mexit_tf.training import SmoothedSparseCrossentropy
+
+    logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], "float32")
+    labels = np.array([0, 2])
+    expected = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+        keras.ops.one_hot(labels, 3), logits)
+    np.testing.assert_allclose(SmoothedSparseCrossentropy(0.1)(labels, logits), expected,
+                               rtol=1e-5)

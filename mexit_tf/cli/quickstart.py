@@ -22,6 +22,8 @@ def add_parser(commands):
     parser.add_argument("--epochs", type=int, default=1, help="training epochs (preset: 7)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a bundle left by an earlier quickstart")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny model and data subset: checks the path in about a minute")
     parser.set_defaults(run=run)
 
 
@@ -40,10 +42,11 @@ def run(args) -> int:
         from mexit_tf.errors import MexitError
 
         raise MexitError(f"{bundle} exists from an earlier run; pass --overwrite or --out.")
-    config = get_preset("fashion_mnist_cpu") | {"epochs": args.epochs}
+    config = get_preset("fashion_mnist_cpu", smoke=args.smoke)
+    config["epochs"] = 1 if args.smoke else args.epochs
     data = load_dataset(config)
     print(f"[1/4] training {config['vit']} with exits after blocks "
-          f"{sorted(config['exits'])} for {args.epochs} epoch(s) on {data.describe()}")
+          f"{sorted(config['exits'])} for {config['epochs']} epoch(s) on {data.describe()}")
     train_from_config(config, out, data=data)
     print("[2/4] exporting and calibrating the bundle (validation split)")
     manifest = export_bundle(out / "model.keras", bundle, (data.x_val, data.y_val),
@@ -61,7 +64,7 @@ def run(args) -> int:
     plot = out / "tradeoff.png"
     plot_tradeoff(outputs, data.y_test, [s["cost"]["latency_ms"] for s in manifest["stages"]],
                   cascade.exit_names, plot, cascade.policy,
-                  title=f"Fashion-MNIST test, {args.epochs} epoch(s), float32 bundle")
+                  title=f"Fashion-MNIST test, {config['epochs']} epoch(s), float32 bundle")
     print(json.dumps({"bundle": str(bundle), "plot": str(plot), "eval": str(out / "eval.json")},
                      indent=2))
     return 0

@@ -17,6 +17,7 @@ from mexit_tf.models.vit_backbone import ViTBackbone
 from mexit_tf.training.copycat import fit_copycat
 from mexit_tf.training.evaluation import exit_scores, predict_exits
 from mexit_tf.training.regimes import apply_regime, check_regime, fit_layer_wise
+from mexit_tf.training.smoothed_sparse_crossentropy import SmoothedSparseCrossentropy
 from mexit_tf.versions import library_versions, machine_description
 
 
@@ -78,7 +79,9 @@ def train_from_config(config: dict, out_dir: str | Path, data: DatasetSplits | N
     batches = ArrayBatches(data.x_train, data.y_train, config["batch_size"], augmentation,
                            seed=config.get("seed", 0))
     epochs = int(config["epochs"])
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    smoothing = float(config.get("label_smoothing", 0.0))
+    loss = (SmoothedSparseCrossentropy(smoothing) if smoothing
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     started = time.perf_counter()
     callbacks = [keras.callbacks.BackupAndRestore(str(out_dir / ".backup")), *(callbacks or [])]
     validation = (data.x_val, data.y_val)
