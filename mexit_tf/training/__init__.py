@@ -5,6 +5,7 @@ from mexit_tf.training.smoothed_sparse_crossentropy import SmoothedSparseCrossen
 from mexit_tf.training.soft_target_crossentropy import SoftTargetCrossentropy
 from mexit_tf.training.trainer import train_from_config
 
-__all__ = ["REGIMES", "SmoothedSparseCrossentropy", "SoftTargetCrossentropy", "apply_regime", "copycat_targets",
+__all__ = ["REGIMES", "SmoothedSparseCrossentropy", "SoftTargetCrossentropy", "apply_regime",
+           "copycat_targets",
            "exit_scores", "fit_copycat", "fit_layer_wise", "layer_wise_phases",
            "predict_exits", "train_from_config"]
