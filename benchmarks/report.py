@@ -45,7 +45,7 @@ def training_section(result):
 
 def training_run_section(result):
     lines = ["## CPU preset: per-exit accuracy (Fashion-MNIST, real data)", "",
-             f"Data: {result['data']}. Training wall time: {result['train_seconds']} s "
+             f"Data: {result['data']}. Time in `fit`: {result['train_seconds']} s "
              f"({result['note']}).", ""]
     lines += _table(["exit", "validation", "test"],
                     [(name, f"{result['validation'][name]:.4f}", f"{value:.4f}")
