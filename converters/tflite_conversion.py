@@ -1,7 +1,5 @@
 """Keras stage -> TFLite flatbuffer with builtin ops only and frozen weights."""
 
-import numpy as np
-
 from mexit_tf.errors import MexitError
 
 QUANTIZE_MODES = ("float32", "float16", "dynamic")
@@ -45,6 +43,3 @@ def convert_to_tflite(stage, quantize: str = "float32") -> bytes:
     with quiet_native_stderr():
         return converter.convert()
 
-
-def stage_inputs_for(stage, example: np.ndarray) -> np.ndarray:
-    return np.asarray(example, dtype=np.float32).reshape(tuple(stage.inputs[0].shape))
