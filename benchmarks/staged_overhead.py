@@ -2,13 +2,20 @@
 
 For each model, every stage of a float32 bundle is run in turn (stage k feeds
 stage k+1), against one TFLite model of the same backbone + final head. Both
-are timed alternately, 1 thread, median over --runs (>= 200 for the report).
+are timed alternately, 1 thread, median over --runs (>= 200 for the report),
+split into --trials that each load the interpreters afresh.
+
+Two more candidates, timed in the same alternation, say where the cost lies:
+`staged_invoke` invokes the same stages with no Python copies in between, and
+`bare_split` cuts the plain model at the same blocks with no exit heads at
+all, i.e. the price LiteRT charges for running separate models.
 
     python benchmarks/staged_overhead.py              # XS/4 6-block CPU preset + 12-block w192
     python benchmarks/staged_overhead.py --smoke      # tiny, for tests
 """
 
 import argparse
+import statistics
 import sys
 
 import keras
@@ -23,55 +30,104 @@ from converters.stage_builder import build_stage_models  # noqa: E402
 from converters.tflite_conversion import convert_to_tflite  # noqa: E402
 
 MODELS = {
-    "XS/4, 6 blocks, w128 (CPU preset)": dict(preset="XS/4"),
-    "Ti/4, 12 blocks, w192": dict(preset="Ti/4"),
+    "XS/4, 6 blocks, w128 (CPU preset), exit after every block": dict(preset="XS/4", every=1),
+    "Ti/4, 12 blocks, w192, exit after every 2nd block": dict(preset="Ti/4", every=2),
+    "Ti/4, 12 blocks, w192, exit after every block": dict(preset="Ti/4", every=1),
 }
 
 
-def runners(model):
-    return [LiteRTStage(convert_to_tflite(stage)) for stage in build_stage_models(model)]
-
-
-def measure(preset, image_shape, runs, num_layers=None):
+def measure(preset, image_shape, runs, trials, every=1, num_layers=None):
     keras.utils.set_random_seed(0)
     overrides = {"num_layers": num_layers} if num_layers else {}
     backbone = mexit_tf.ViTBackbone.from_preset(preset, image_shape=image_shape, **overrides)
-    exits = {block: "mlp_ee" for block in range(1, backbone.num_layers)}
-    staged = runners(mexit_tf.MultiExitModel(backbone, exits=exits, num_outputs=10))
+    exits = {block: "mlp_ee" for block in range(every, backbone.num_layers, every)}
     mono_model = mexit_tf.MultiExitModel(backbone, exits={}, num_outputs=10)
-    (mono,) = runners(mono_model)
+    files = {
+        "staged": [convert_to_tflite(stage) for stage in build_stage_models(
+            mexit_tf.MultiExitModel(backbone, exits=exits, num_outputs=10))],
+        "monolithic": [convert_to_tflite(stage) for stage in build_stage_models(mono_model)],
+        "bare_split": [convert_to_tflite(part) for part in bare_split(mono_model, exits)],
+    }
     x = np.random.default_rng(0).uniform(0, 255, (1, *image_shape)).astype("float32")
+    # Each trial loads fresh interpreters: where their buffers land in memory
+    # moves the result by a few percent, more than the spread within a trial.
+    per_trial = [_trial(files, x, max(runs // trials, 1)) for _ in range(trials)]
+    medians = {name: statistics.median(t[name] for t in per_trial) for name in per_trial[0]}
+    ratios = {name: [t[name] / t["monolithic"] for t in per_trial] for name in per_trial[0]}
+    row = {"monolithic_ms": round(medians["monolithic"], 4),
+           "staged_ms": round(medians["staged"], 4)}
+    for name in ("staged", "staged_invoke", "bare_split"):
+        key = "ratio" if name == "staged" else f"{name}_ratio"
+        row[key] = round(statistics.median(ratios[name]), 4)
+        row[f"{key}_range"] = [round(min(ratios[name]), 4), round(max(ratios[name]), 4)]
+    return {**row, "trials": trials, "runs_per_trial": max(runs // trials, 1),
+            "stages": len(files["staged"]), "blocks": backbone.num_layers,
+            "width": backbone.hidden_dim}
+
+
+def _trial(files, x, runs):
+    staged, (mono,), bare = ([LiteRTStage(data) for data in files[name]]
+                             for name in ("staged", "monolithic", "bare_split"))
 
     def run_staged():
         hidden = x
         for stage in staged:
             hidden = stage.run(hidden)[0].get("hidden")
 
-    medians = interleaved_medians({"monolithic": lambda: mono.run(x),
-                                   "staged": run_staged}, runs)
-    return {"monolithic_ms": round(medians["monolithic"], 4),
-            "staged_ms": round(medians["staged"], 4),
-            "ratio": round(medians["staged"] / medians["monolithic"], 4),
-            "stages": len(staged), "blocks": backbone.num_layers,
-            "width": backbone.hidden_dim}
+    # Fill every stage's input once, for the invoke-only timings. A bare part has
+    # one output (its tokens), which LiteRTStage names "logits" by position.
+    for chain, role in ((staged, "hidden"), (bare, "logits")):
+        hidden = x
+        for stage in chain[:-1]:
+            hidden = stage.run(hidden)[0][role]
+        chain[-1].run(hidden)
+
+    return interleaved_medians({
+        "monolithic": lambda: mono.run(x),
+        "staged": run_staged,
+        "staged_invoke": lambda: [stage.interpreter.invoke() for stage in staged],
+        "bare_split": lambda: [stage.interpreter.invoke() for stage in bare],
+    }, runs)
+
+
+def bare_split(model, exits):
+    """The plain model cut at the exits' blocks into separate models, with no exit heads."""
+    backbone = model.backbone
+    bounds = [0, *sorted(exits), backbone.num_layers]
+    token_shape = (backbone.patch_embedding.num_tokens, backbone.hidden_dim)
+    parts = []
+    for index in range(len(bounds) - 1):
+        if index == 0:
+            inputs = keras.Input(backbone.image_shape, batch_size=1)
+            hidden = backbone.patch_embedding(backbone.rescaling(inputs))
+        else:
+            inputs = hidden = keras.Input(token_shape, batch_size=1)
+        for block in backbone.encoder_blocks[bounds[index]:bounds[index + 1]]:
+            hidden = block(hidden)
+        last = index == len(bounds) - 2
+        outputs = model.final_head(backbone.final_norm(hidden)) if last else hidden
+        parts.append(keras.Model(inputs, outputs))
+    return parts
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=300, help="per candidate, over all trials")
+    parser.add_argument("--trials", type=int, default=5)
     args = parser.parse_args(argv)
     rows = {}
     if args.smoke:
-        rows["tiny"] = measure("XS/4", (8, 8, 1), 5, num_layers=2)
+        rows["tiny"] = measure("XS/4", (8, 8, 1), 4, trials=2, num_layers=2)
     else:
         for label, spec in MODELS.items():
-            rows[label] = measure(spec["preset"], (28, 28, 1), args.runs)
+            rows[label] = measure(spec["preset"], (28, 28, 1), args.runs, args.trials,
+                                  spec["every"])
             print(label, rows[label], flush=True)
     command = "python benchmarks/staged_overhead.py" + (" --smoke" if args.smoke else
-                                                        f" --runs {args.runs}")
+                                                        f" --runs {args.runs} --trials {args.trials}")  # noqa: E501
     if not args.smoke:
-        save_result("staged_overhead", {"runs": args.runs, "threads": 1,
+        save_result("staged_overhead", {"runs": args.runs, "trials": args.trials, "threads": 1,
                                         "quantization": "float32", "rows": rows}, command)
     print(rows)
     return rows

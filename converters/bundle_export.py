@@ -21,6 +21,9 @@ from mexit_tf.versions import library_versions
 
 FLOAT_TOLERANCE = 1e-4      # max relative error, float32 stages
 REDUCED_AGREEMENT = 0.98    # top-1 agreement with Keras, float16 / dynamic stages
+# int8 export only refuses a broken conversion here; how close int8 stays to
+# the model is measured on the test split (tests, benchmarks/int8_quantization.py).
+INT8_AGREEMENT = 0.9
 
 
 def load_multi_exit_model(path) -> MultiExitModel:
@@ -58,6 +61,7 @@ def check_parity(model, stage_files, parity_images, quantize) -> dict:
             tflite[index].append(out["logits"][0])
             x = out.get("hidden")
     report, failures = {}, []
+    minimum = INT8_AGREEMENT if quantize == "int8" else REDUCED_AGREEMENT
     for index, name in enumerate(model.exit_names):
         got, want = np.stack(tflite[index]), np.asarray(keras_outputs[name])
         finite = bool(np.isfinite(got).all())
@@ -69,8 +73,8 @@ def check_parity(model, stage_files, parity_images, quantize) -> dict:
             failures.append(f"{name}: TFLite outputs are not finite")
         elif quantize == "float32" and error > FLOAT_TOLERANCE:
             failures.append(f"{name}: max relative error {error:.2e} > {FLOAT_TOLERANCE:.0e}")
-        elif quantize != "float32" and agreement < REDUCED_AGREEMENT and want.shape[-1] > 1:
-            failures.append(f"{name}: top-1 agreement {agreement:.3f} < {REDUCED_AGREEMENT}")
+        elif quantize != "float32" and agreement < minimum and want.shape[-1] > 1:
+            failures.append(f"{name}: top-1 agreement {agreement:.3f} < {minimum}")
     if failures:
         raise MexitError("Parity check failed: " + "; ".join(failures))
     return report
@@ -88,6 +92,7 @@ def calibrate_bundle(bundle, x_cal, y_cal, policy: str = "confidence",
                                       target_loss=None if budget_ms else target_loss,
                                       budget=budget_ms)
     report["cost_unit"] = "ms (median LiteRT latency, 1 thread, export machine)"
+    report["operating_points"] = _operating_points(policy, outputs, y_cal, costs)
     manifest["policy"] = chosen.to_dict()
     manifest["calibration"] = report
     validate_manifest(manifest)
@@ -95,9 +100,30 @@ def calibrate_bundle(bundle, x_cal, y_cal, policy: str = "confidence",
     return manifest
 
 
+OPERATING_POINTS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # accuracy-loss targets, in points
+
+
+def _operating_points(policy, outputs, labels, costs) -> list[dict]:
+    """The same policy calibrated for several targets: what the app's target picker offers."""
+    points = []
+    for loss in OPERATING_POINTS:
+        try:
+            chosen, report = calibrate_policy(policy, outputs, labels, costs,
+                                              target_loss=loss / 100)
+        except MexitError:  # no threshold meets this target on the calibration data
+            continue
+        points.append({"label": f"at most {loss:g} points below the final exit",
+                       "target_loss_points": loss, "policy": chosen.to_dict(),
+                       "expected_accuracy": report["expected_accuracy"],
+                       "expected_mean_cost": report["expected_mean_cost"],
+                       "expected_speedup": report["expected_speedup"]})
+    return points
+
+
 def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float32",
                   policy="confidence", target_loss=0.005, budget_ms=None, overwrite=False,
-                  parity_examples=32, latency_runs=50, progress=True, source=None) -> dict:
+                  parity_examples=32, latency_runs=50, progress=True, source=None,
+                  ptq=False, representative_examples=200) -> dict:
     """Exports `model` to a bundle folder; returns the manifest.
 
     `calibration_data=(x, y)` is a held-out split (validation, never test): it
@@ -105,6 +131,10 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     a temporary folder beside `out_dir` and renamed into place only when every
     check passed, so a failed export leaves nothing behind and an existing
     bundle is replaced only with `overwrite=True`.
+
+    `quantize="int8"` uses the ranges of a quantization-aware model
+    (`mexit_tf.quantization.quantize_aware`), or with `ptq=True` calibrates a
+    float model on `representative_examples` of the calibration images.
     """
     if not isinstance(model, MultiExitModel):
         model = load_multi_exit_model(model)
@@ -118,13 +148,17 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     if tuple(x_cal.shape[1:]) != expected:
         raise MexitError(f"Calibration images have shape {tuple(x_cal.shape[1:])}; the model "
                          f"takes {expected}.")
+    if ptq and quantize != "int8":
+        raise MexitError(f"--ptq is post-training int8 quantization; it needs --quantize int8 "
+                         f"(received {quantize!r}).")
+    representative = x_cal[:representative_examples] if ptq else None
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
         manifest = _write_stages(model, staging, quantize, labels, x_cal, parity_examples,
-                                 latency_runs, source)
+                                 latency_runs, source, representative)
         write_json_atomic(staging / MANIFEST_NAME, manifest)
         manifest = calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
                                     progress, manifest)
@@ -135,11 +169,26 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     return manifest
 
 
-def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, latency_runs, source):
+def _stage_inputs(stages, images):
+    """What each stage receives when the Keras stages run in turn on `images`."""
+    inputs, x = [], np.asarray(images, dtype="float32")
+    for stage in stages:
+        inputs.append(x)
+        if len(stage.outputs) > 1:
+            x = np.concatenate([np.asarray(stage(x[i:i + 1], training=False)[1])
+                                for i in range(len(x))])
+    return inputs
+
+
+def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, latency_runs, source,
+                  representative=None):
     stages = build_stage_models(model)
+    if representative is not None:
+        representative = _stage_inputs(stages, representative)
     stage_files, specs = [], []
     for index, stage in enumerate(stages):
-        data = convert_to_tflite(stage, quantize)
+        data = convert_to_tflite(stage, quantize, None if representative is None
+                                 else representative[index])
         file = f"stage_{index}.tflite"
         (folder / file).write_bytes(data)
         probe = LiteRTStage(data, {"file": file}).spec
@@ -169,6 +218,9 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
                   "pixel_scale": backbone.pixel_scale, "pixel_offset": backbone.pixel_offset},
         "labels": list(labels or []),
         "quantization": quantize,
+        # Where int8 scales came from: "qat" (fake-quant ranges) or "ptq" (calibration images).
+        "int8_ranges": (None if quantize != "int8" else
+                        "ptq" if representative is not None else "qat"),
         "hidden": {"dtype": "float32",
                    "shape": [1, backbone.patch_embedding.num_tokens, backbone.hidden_dim]},
         "stages": specs,

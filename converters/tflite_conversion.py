@@ -1,16 +1,34 @@
 """Keras stage -> TFLite flatbuffer with builtin ops only and frozen weights."""
 
+import warnings
+
+import numpy as np
+
 from mexit_tf.errors import MexitError
 
-QUANTIZE_MODES = ("float32", "float16", "dynamic")
+QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8")
 
 
-def convert_to_tflite(stage, quantize: str = "float32") -> bytes:
+def is_quantization_aware(stage) -> bool:
+    from mexit_tf.quantization import FakeQuant
+
+    return any(isinstance(layer, FakeQuant)
+               for layer in stage._flatten_layers(include_self=False, recursive=True))
+
+
+def convert_to_tflite(stage, quantize: str = "float32", representative=None) -> bytes:
     """Converts a batch-1 Keras model to TFLite.
 
     Weights are frozen into constants first: converting a function that still
     reads resource variables can leave READ_VARIABLE ops that give NaN at run
     time. Only builtin ops are allowed, so the file runs on stock LiteRT.
+
+    `quantize="int8"` takes its ranges from the fake-quant layers of a
+    quantization-aware stage; for a float stage it needs `representative`, an
+    array of the stage's own inputs (post-training quantization). Either way
+    the matmuls (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) run in int8, while
+    LayerNorm, residual adds and the stage's float32 inputs and outputs stay
+    float, with QUANTIZE/DEQUANTIZE at the seams.
     """
     if quantize not in QUANTIZE_MODES:
         raise MexitError(f"Unknown quantization {quantize!r}; choose one of "
@@ -19,6 +37,13 @@ def convert_to_tflite(stage, quantize: str = "float32") -> bytes:
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
+
+    qat = is_quantization_aware(stage)
+    if qat and quantize != "int8":
+        raise MexitError(f"Stage {stage.name!r} is quantization-aware; export it with "
+                         f"--quantize int8 (received {quantize!r}).")
+    if quantize == "int8":
+        _check_int8_source(stage, qat, representative)
 
     signature = [tf.TensorSpec(tuple(i.shape), tf.float32, name=i.name) for i in stage.inputs]
 
@@ -29,17 +54,48 @@ def convert_to_tflite(stage, quantize: str = "float32") -> bytes:
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize in ("float16", "dynamic"):
+    if quantize != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8" and not qat:
+        samples = np.asarray(representative, dtype="float32")
+        converter.representative_dataset = lambda: ([sample[None]] for sample in samples)
     import logging
 
     from mexit_tf.native_stderr import quiet_native_stderr
 
     # The converter warns that from_concrete_functions without a trackable is
-    # deprecated; on frozen functions that path is exactly what we want.
+    # deprecated; on frozen functions that path is exactly what we want. It also
+    # warns that our float32 stage inputs have no quantization statistics: they
+    # are meant to stay float.
     logging.getLogger("absl").setLevel(logging.ERROR)
-    with quiet_native_stderr():
+    with quiet_native_stderr(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return converter.convert()
 
+
+def _check_int8_source(stage, qat, representative):
+    if qat:
+        from mexit_tf.quantization import quantizers_of
+
+        unset = [q.name for q in quantizers_of(stage) if not q.has_range]
+        if unset:
+            raise MexitError(
+                f"Stage {stage.name!r} is quantization-aware but {len(unset)} activation "
+                f"range(s) were never learned (e.g. {unset[0]!r}); fine-tune it with fit "
+                "(mexit qat) before an int8 export.")
+        if representative is not None:
+            raise MexitError("This model is quantization-aware: int8 export uses its QAT "
+                             "ranges, so drop --ptq and the representative data.")
+        return
+    if representative is None:
+        raise MexitError(
+            f"Stage {stage.name!r} has no QAT ranges and no representative data was given: "
+            "fine-tune with `mexit qat` first, or pass --ptq for post-training quantization.")
+    expected = tuple(stage.inputs[0].shape[1:])
+    received = tuple(np.shape(representative)[1:])
+    if len(stage.inputs) != 1 or received != expected or len(representative) == 0:
+        shape = ", ".join(map(str, expected))
+        raise MexitError(f"Representative data for stage {stage.name!r} has shape "
+                         f"{np.shape(representative)}; expected (N, {shape}) with N > 0.")

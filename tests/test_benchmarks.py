@@ -36,6 +36,14 @@ def test_dynamic_inference_smoke():
         assert abs(sum(row["exit_histogram"]) - 1) < 1e-6
 
 
+def test_int8_quantization_smoke():
+    result = _load("int8_quantization").main(["--smoke"])
+    assert set(result["bundle_bytes"]) == {"float32", "int8_qat", "int8_ptq"}
+    assert set(result["latency"]) == {"1", "2"}
+    assert all(0 <= v <= 1 for v in result["int8_qat_agreement_with_keras_qat"].values())
+
+
 @pytest.mark.parametrize("script", sorted(p.stem for p in BENCHMARKS.glob("[a-z]*.py")))
 def test_every_benchmark_script_is_covered(script):
-    assert script in {"training_overhead", "staged_overhead", "dynamic_inference", "report"}
+    assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
+                      "int8_quantization", "report"}

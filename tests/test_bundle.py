@@ -142,3 +142,17 @@ def test_failed_export_leaves_nothing_behind(all_heads_model, tmp_path, monkeypa
 def test_validate_manifest_names_the_problem():
     with pytest.raises(mexit_tf.MexitError, match="JSON object"):
         validate_manifest([1, 2])
+
+
+def test_manifest_offers_operating_points_for_the_apps_target_picker(bundle):
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    calibration = manifest["calibration"]
+    points = calibration["operating_points"]
+    assert points, "no operating points recorded"
+    for point in points:
+        policy = mexit_tf.gating.ExitPolicy.from_dict(point["policy"])
+        assert policy.num_exits == len(manifest["stages"])
+        floor = calibration["final_exit_accuracy"] - point["target_loss_points"] / 100
+        assert point["expected_accuracy"] >= floor - 1e-9
+    speedups = [point["expected_speedup"] for point in points]
+    assert speedups == sorted(speedups)

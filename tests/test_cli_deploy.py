@@ -134,13 +134,16 @@ def test_quickstart_smoke_runs_the_whole_path(tmp_path):
     from conftest import run_mexit
 
     out = tmp_path / "qs"
-    result = run_mexit("quickstart", "--smoke", "--out", out)
+    result = run_mexit("quickstart", "--smoke", "--int8", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("model.keras", "metrics.json", "eval.json", "tradeoff.png",
-                 "bundle/manifest.json"):
+                 "bundle/manifest.json", "qat/model.keras", "eval_int8.json",
+                 "tradeoff_int8.png", "bundle_int8/manifest.json"):
         assert (out / name).is_file(), name
     report = json.loads((out / "eval.json").read_text())
     assert set(report["exit_accuracy"]) == {"exit_1", "final"}
+    int8 = json.loads((out / "bundle_int8/manifest.json").read_text())
+    assert int8["quantization"] == "int8" and int8["int8_ranges"] == "qat"
     assert "policy" in result.stdout and "faster than running every stage" in result.stdout
     again = run_mexit("quickstart", "--smoke", "--out", out)
     assert again.returncode == 2 and "pass --overwrite" in again.stderr

@@ -4,6 +4,8 @@ Examples:
     mexit export runs/fmnist/model.keras --out bundles/fmnist
     mexit export model.keras --out b --quantize float16 --target-loss 1.0
     mexit export model.keras --out b --budget-ms 0.8 --overwrite
+    mexit export runs/qat/model.keras --out b8 --quantize int8        # QAT ranges
+    mexit export runs/fmnist/model.keras --out p8 --quantize int8 --ptq
 """
 
 import argparse
@@ -40,7 +42,12 @@ def add_parser(commands):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="trained .keras file")
     parser.add_argument("--out", required=True, help="bundle folder to create")
-    parser.add_argument("--quantize", default="float32", choices=["float32", "float16", "dynamic"])
+    parser.add_argument("--quantize", default="float32",
+                        choices=["float32", "float16", "dynamic", "int8"],
+                        help="int8 needs a QAT model (mexit qat) or --ptq")
+    parser.add_argument("--ptq", action="store_true",
+                        help="int8 by post-training quantization of a float model, calibrated "
+                             "on 200 validation images")
     parser.add_argument("--data", default="fashion_mnist", help=DATA_HELP)
     add_policy_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
@@ -56,12 +63,14 @@ def run(args) -> int:
     x, y, labels, source = load_split(args.data, "validation", model.backbone.image_shape)
     manifest = export_bundle(model, args.out, (x, y), labels, args.quantize, args.policy,
                              target, args.budget_ms, args.overwrite,
-                             source=f"{source}, validation split")
+                             source=f"{source}, validation split", ptq=args.ptq)
     if args.json:
         print(json.dumps(manifest, indent=2))
     else:
         print_calibration(manifest)
-        print(f"wrote bundle {args.out} ({len(manifest['stages'])} stages, {args.quantize})")
+        mode = args.quantize + (f" from {manifest['int8_ranges'].upper()} ranges"
+                                if manifest.get("int8_ranges") else "")
+        print(f"wrote bundle {args.out} ({len(manifest['stages'])} stages, {mode})")
     return 0
 
 

@@ -6,7 +6,7 @@ import sys
 
 from mexit_tf.errors import MexitError
 
-SUBCOMMANDS = ("train", "export", "calibrate", "eval", "predict", "bench", "quickstart")
+SUBCOMMANDS = ("train", "qat", "export", "calibrate", "eval", "predict", "bench", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:

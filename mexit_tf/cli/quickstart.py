@@ -3,9 +3,13 @@
 Trains the `fashion_mnist_cpu` preset briefly, exports a float32 bundle with a
 confidence policy calibrated on the validation split (0.5 points target),
 evaluates it on the test split, and writes a plot of accuracy vs latency.
+With --int8 it then fine-tunes the model quantization-aware for one epoch,
+exports an int8 bundle, recalibrates its policy on the int8 stages, and
+evaluates that too.
 
 Examples:
     mexit quickstart
+    mexit quickstart --int8
     mexit quickstart --epochs 7 --out runs/quickstart-full
 """
 
@@ -22,49 +26,76 @@ def add_parser(commands):
     parser.add_argument("--epochs", type=int, default=1, help="training epochs (preset: 7)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a bundle left by an earlier quickstart")
+    parser.add_argument("--int8", action="store_true",
+                        help="also QAT fine-tune and export, calibrate and evaluate an int8 "
+                             "bundle")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny model and data subset: checks the path in about a minute")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from converters.bundle_export import export_bundle
-    from converters.cascade import Cascade
-    from converters.tradeoff_plot import plot_tradeoff
-    from mexit_tf.atomic_files import write_json_atomic
-    from mexit_tf.cli.eval import format_report
     from mexit_tf.configs import get_preset
     from mexit_tf.training.trainer import load_dataset, train_from_config
 
     out = Path(args.out)
-    bundle = out / "bundle"
-    if bundle.exists() and not args.overwrite:
-        from mexit_tf.errors import MexitError
+    bundles = [out / "bundle"] + ([out / "bundle_int8"] if args.int8 else [])
+    for bundle in bundles:
+        if bundle.exists() and not args.overwrite:
+            from mexit_tf.errors import MexitError
 
-        raise MexitError(f"{bundle} exists from an earlier run; pass --overwrite or --out.")
+            raise MexitError(f"{bundle} exists from an earlier run; pass --overwrite or --out.")
     config = get_preset("fashion_mnist_cpu", smoke=args.smoke)
     config["epochs"] = 1 if args.smoke else args.epochs
     data = load_dataset(config)
-    print(f"[1/4] training {config['vit']} with exits after blocks "
+    steps = 6 if args.int8 else 4
+    print(f"[1/{steps}] training {config['vit']} with exits after blocks "
           f"{sorted(config['exits'])} for {config['epochs']} epoch(s) on {data.describe()}")
     train_from_config(config, out, data=data)
-    print("[2/4] exporting and calibrating the bundle (validation split)")
-    manifest = export_bundle(out / "model.keras", bundle, (data.x_val, data.y_val),
-                             data.class_names, overwrite=args.overwrite,
+    written = {"bundle": str(bundles[0])}
+    written.update(_export_and_evaluate(out / "model.keras", bundles[0], data, "float32",
+                                        args, (2, steps), config["epochs"]))
+    if args.int8:
+        from converters.bundle_export import load_multi_exit_model
+        from mexit_tf.training.qat_finetune import finetune_qat
+
+        print(f"[5/{steps}] quantization-aware fine-tuning, 1 epoch")
+        finetune_qat(load_multi_exit_model(out / "model.keras"), data, out / "qat",
+                     jit_compile=config.get("jit_compile", True),
+                     batch_size=config["batch_size"])
+        written["bundle_int8"] = str(bundles[1])
+        written.update(_export_and_evaluate(out / "qat" / "model.keras", bundles[1], data,
+                                            "int8", args, (6, steps), config["epochs"]))
+    print(json.dumps(written, indent=2))
+    return 0
+
+
+def _export_and_evaluate(model_path, bundle, data, quantize, args, step, epochs) -> dict:
+    """Export + calibrate (validation), evaluate (test), plot; returns the files written."""
+    from converters.bundle_export import export_bundle
+    from converters.cascade import Cascade, summarize
+    from converters.tradeoff_plot import plot_tradeoff
+    from mexit_tf.atomic_files import write_json_atomic
+    from mexit_tf.cli.eval import format_report
+
+    first, steps = step
+    suffix = "" if quantize == "float32" else f"_{quantize}"
+    print(f"[{first}/{steps}] exporting a {quantize} bundle and calibrating it (validation split)")
+    manifest = export_bundle(model_path, bundle, (data.x_val, data.y_val), data.class_names,
+                             quantize=quantize, overwrite=args.overwrite,
                              source=f"{data.source}, validation split")
-    print("[3/4] evaluating on the test split with LiteRT")
+    if quantize == "float32":
+        print(f"[{first + 1}/{steps}] evaluating on the test split with LiteRT")
     cascade = Cascade(bundle)
     outputs, latencies = cascade.run_all(data.x_test)
-    from converters.cascade import summarize
-
     report = summarize(outputs, latencies, data.y_test, cascade.policy, cascade.exit_names)
-    write_json_atomic(out / "eval.json", report)
+    evaluation = Path(args.out) / f"eval{suffix}.json"
+    write_json_atomic(evaluation, report)
     print(format_report(report))
-    print("[4/4] plotting accuracy vs latency")
-    plot = out / "tradeoff.png"
+    if quantize == "float32":
+        print(f"[{first + 2}/{steps}] plotting accuracy vs latency")
+    plot = Path(args.out) / f"tradeoff{suffix}.png"
     plot_tradeoff(outputs, data.y_test, [s["cost"]["latency_ms"] for s in manifest["stages"]],
                   cascade.exit_names, plot, cascade.policy,
-                  title=f"Fashion-MNIST test, {config['epochs']} epoch(s), float32 bundle")
-    print(json.dumps({"bundle": str(bundle), "plot": str(plot), "eval": str(out / "eval.json")},
-                     indent=2))
-    return 0
+                  title=f"Fashion-MNIST test, {epochs} epoch(s), {quantize} bundle")
+    return {f"plot{suffix}": str(plot), f"eval{suffix}": str(evaluation)}

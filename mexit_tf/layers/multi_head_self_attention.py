@@ -40,9 +40,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.value = keras.layers.Dense(self.hidden_dim, name="value", **dense)
         self.output_dense = keras.layers.Dense(self.hidden_dim, name="output", **dense)
         self.dropout = keras.layers.Dropout(self.dropout_rate)
-        # Hooks for quantization: identity unless QAT installs fake-quant layers.
-        self.score_quantizer = None
-        self.value_quantizer = None
+        # Quantization hooks: identity unless QAT attaches fake-quant layers
+        # (see mexit_tf/quantization/quantize_rules.py).
+        self.query_quantizer = None
+        self.scores_quantizer = None
+        self.weights_quantizer = None
+        self.mixed_quantizer = None
 
     def build(self, input_shape):
         for dense in (self.query, self.key, self.value):
@@ -53,16 +56,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         x = ops.reshape(x, (-1, num_tokens, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))
 
+    def _quantize(self, point, x, training):
+        quantizer = getattr(self, f"{point}_quantizer")
+        return x if quantizer is None else quantizer(x, training=training)
+
     def call(self, tokens, training=None):
         num_tokens = tokens.shape[1]
         # Scaling the query, not the scores, saves one multiply over T x T values.
-        query = self._split_heads(self.query(tokens) * (self.head_dim**-0.5), num_tokens)
+        query = self._quantize("query", self.query(tokens) * (self.head_dim**-0.5), training)
+        query = self._split_heads(query, num_tokens)
         key = self._split_heads(self.key(tokens), num_tokens)
         value = self._split_heads(self.value(tokens), num_tokens)
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
-        weights = ops.softmax(scores, axis=-1)
+        scores = self._quantize("scores", ops.matmul(query, ops.transpose(key, (0, 1, 3, 2))),
+                                training)
+        weights = self._quantize("weights", ops.softmax(scores, axis=-1), training)
         weights = self.dropout(weights, training=training)
-        mixed = ops.matmul(weights, value)
+        mixed = self._quantize("mixed", ops.matmul(weights, value), training)
         mixed = ops.reshape(ops.transpose(mixed, (0, 2, 1, 3)), (-1, num_tokens, self.hidden_dim))
         return self.output_dense(mixed)
 

@@ -86,6 +86,8 @@ class MultiExitModel(keras.Model):
         self.exit_names = [exit_name(block) for block in self.exit_blocks] + [FINAL_EXIT]
         self.num_outputs = int(num_outputs)
         self.final_loss_weight = float(final_loss_weight)
+        # QAT options once `quantize_aware` has attached fake-quant layers.
+        self.quantization = None
 
     @staticmethod
     def _build_head(block, head, backbone, num_outputs):
@@ -182,6 +184,7 @@ class MultiExitModel(keras.Model):
             "num_outputs": self.num_outputs,
             "final_head": keras.saving.serialize_keras_object(self.final_head),
             "final_loss_weight": self.final_loss_weight,
+            "quantization": None if self.quantization is None else dict(self.quantization),
         }
 
     @classmethod
@@ -191,7 +194,14 @@ class MultiExitModel(keras.Model):
         config["final_head"] = keras.saving.deserialize_keras_object(config["final_head"])
         config["exits"] = {int(block): keras.saving.deserialize_keras_object(head)
                            for block, head in config["exits"].items()}
-        return cls(**config)
+        quantization = config.pop("quantization", None)
+        model = cls(**config)
+        if quantization is not None:
+            # Re-attach the fake-quant layers before Keras loads their ranges.
+            from mexit_tf.quantization.quantize_aware import install_quantizers
+
+            install_quantizers(model, quantization)
+        return model
 
 
 def _fresh_metric(metric):

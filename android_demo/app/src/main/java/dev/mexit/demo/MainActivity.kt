@@ -1,0 +1,156 @@
+package dev.mexit.demo
+
+import android.Manifest.permission.CAMERA
+import android.content.pm.PackageManager
+import android.os.Bundle
+import androidx.activity.ComponentActivity
+import androidx.activity.compose.rememberLauncherForActivityResult
+import androidx.activity.compose.setContent
+import androidx.activity.result.contract.ActivityResultContracts
+import androidx.camera.core.ImageAnalysis
+import androidx.camera.view.LifecycleCameraController
+import androidx.camera.view.PreviewView
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.height
+import androidx.compose.foundation.layout.padding
+import androidx.compose.material3.DropdownMenu
+import androidx.compose.material3.DropdownMenuItem
+import androidx.compose.material3.LinearProgressIndicator
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.Surface
+import androidx.compose.material3.Switch
+import androidx.compose.material3.Tab
+import androidx.compose.material3.TabRow
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableIntStateOf
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalContext
+import androidx.compose.ui.platform.LocalLifecycleOwner
+import androidx.compose.ui.unit.dp
+import androidx.compose.ui.viewinterop.AndroidView
+import androidx.core.content.ContextCompat
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import androidx.lifecycle.viewmodel.compose.viewModel
+import java.util.concurrent.Executors
+
+class MainActivity : ComponentActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        setContent {
+            MaterialTheme {
+                Surface(Modifier.fillMaxSize()) { DemoScreen() }
+            }
+        }
+    }
+}
+
+@Composable
+fun DemoScreen(model: DemoViewModel = viewModel()) {
+    val state by model.state.collectAsStateWithLifecycle()
+    state.error?.let { message ->
+        Text(message, Modifier.padding(24.dp), color = MaterialTheme.colorScheme.error)
+        return
+    }
+    var tab by remember { mutableIntStateOf(0) }
+    Column(Modifier.fillMaxSize()) {
+        TabRow(selectedTabIndex = tab) {
+            Tab(tab == 0, onClick = { tab = 0 }, text = { Text("Live") })
+            Tab(tab == 1, onClick = { tab = 1 }, text = { Text("Statistics") })
+        }
+        PolicyControls(state, model)
+        if (tab == 0) LiveScreen(state, model) else StatisticsScreen(state)
+    }
+}
+
+@Composable
+private fun PolicyControls(state: DemoState, model: DemoViewModel) {
+    val manifest = state.manifest ?: return
+    var open by remember { mutableStateOf(false) }
+    Row(Modifier.fillMaxWidth().padding(12.dp), horizontalArrangement = Arrangement.SpaceBetween) {
+        Column {
+            Text("Always run to the end")
+            Switch(checked = state.runToEnd, onCheckedChange = model::setRunToEnd)
+        }
+        Column {
+            OutlinedButton(onClick = { open = true }, enabled = !state.runToEnd) {
+                Text(state.operatingPoint?.label ?: "calibrated policy")
+            }
+            DropdownMenu(expanded = open, onDismissRequest = { open = false }) {
+                DropdownMenuItem(text = { Text("calibrated policy (bundle)") },
+                    onClick = { model.choose(null); open = false })
+                for (point in manifest.operatingPoints) {
+                    DropdownMenuItem(
+                        text = { Text("${point.label}: %.2fx".format(point.expectedSpeedup)) },
+                        onClick = { model.choose(point); open = false })
+                }
+            }
+        }
+    }
+}
+
+@Composable
+private fun LiveScreen(state: DemoState, model: DemoViewModel) {
+    val context = LocalContext.current
+    val lifecycleOwner = LocalLifecycleOwner.current
+    var granted by remember {
+        mutableStateOf(ContextCompat.checkSelfPermission(context, CAMERA) ==
+            PackageManager.PERMISSION_GRANTED)
+    }
+    val ask = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) {
+        granted = it
+    }
+    var invert by remember { mutableStateOf(true) }
+    Column(Modifier.padding(12.dp)) {
+        if (!granted) {
+            OutlinedButton(onClick = { ask.launch(CAMERA) }) { Text("Allow the camera") }
+        } else {
+            val executor = remember { Executors.newSingleThreadExecutor() }
+            AndroidView(
+                modifier = Modifier.fillMaxWidth().height(280.dp),
+                factory = { viewContext ->
+                    val controller = LifecycleCameraController(viewContext).apply {
+                        imageAnalysisBackpressureStrategy = ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST
+                        setImageAnalysisAnalyzer(executor) { frame ->
+                            frame.use { model.classify(it.toBitmap(), invert) }
+                        }
+                        bindToLifecycle(lifecycleOwner)
+                    }
+                    PreviewView(viewContext).also { it.controller = controller }
+                })
+        }
+        Row { Text("Invert (light item on dark)"); Switch(checked = invert, onCheckedChange = { invert = it }) }
+        state.last?.let { result ->
+            Text(result.label, style = MaterialTheme.typography.headlineMedium)
+            Text("confidence %.2f, exit %s (%d of %d)".format(result.confidence, result.exitName,
+                result.exitIndex + 1, state.manifest!!.stages.size))
+            Text("stages: " + result.stageMillis.joinToString { "%.2f ms".format(it) })
+            Text("total %.2f ms".format(result.totalMillis))
+        }
+    }
+}
+
+@Composable
+private fun StatisticsScreen(state: DemoState) {
+    Column(Modifier.padding(12.dp)) {
+        Text("${state.count} images since the last policy change")
+        Text("p50 %.2f ms, p95 %.2f ms".format(state.p50Millis, state.p95Millis))
+        Text("saved %.0f%% of the time of running every stage".format(100 * state.saving))
+        state.manifest?.expectedAccuracy?.let {
+            Text("calibration expected accuracy %.2f%%".format(100 * it))
+        }
+        for ((exit, share) in state.histogram) {
+            Text("%s %.0f%%".format(exit, 100 * share))
+            LinearProgressIndicator(progress = { share.toFloat() }, modifier = Modifier.fillMaxWidth())
+        }
+    }
+}

@@ -1,0 +1,14 @@
+package dev.mexit.core
+
+/**
+ * Runs one stage of a bundle. The app's implementation wraps LiteRT; tests
+ * replay recorded outputs. Stage 0 reads the image; a later stage reads the
+ * hidden tokens its predecessor left inside the runner, so they never have to
+ * come back to Kotlin arrays.
+ */
+interface StageRunner : AutoCloseable {
+    /** Runs stage [index] and returns its exit's logits. */
+    fun runStage(index: Int, image: FloatArray): FloatArray
+
+    override fun close() {}
+}

@@ -1,0 +1,51 @@
+"""`mexit qat`: quantization-aware fine-tuning of a trained float model, for int8 export.
+
+Examples:
+    mexit qat runs/fmnist/model.keras --out runs/qat
+    mexit qat runs/fmnist/model.keras --out runs/qat --epochs 2 --lr 5e-5
+    mexit export runs/qat/model.keras --out bundles/int8 --quantize int8
+"""
+
+import argparse
+import json
+
+from mexit_tf.cli.data_option import DATA_HELP
+
+
+def add_parser(commands):
+    parser = commands.add_parser("qat", help="quantization-aware fine-tuning (for int8 export)",
+                                 description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="trained float .keras file")
+    parser.add_argument("--out", required=True, help="output folder (model.keras, metrics.json)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    parser.add_argument("--data", default="fashion_mnist", help=DATA_HELP)
+    parser.add_argument("--smoke", action="store_true", help="256 examples per split, for CI")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from converters.bundle_export import load_multi_exit_model
+    from mexit_tf.cli.data_option import load_splits
+    from mexit_tf.errors import MexitError
+    from mexit_tf.training.qat_finetune import finetune_qat
+
+    if args.epochs < 1 or not args.lr > 0:
+        raise MexitError(f"--epochs must be >= 1 and --lr > 0; received --epochs {args.epochs} "
+                         f"--lr {args.lr}.")
+    model = load_multi_exit_model(args.model)
+    if model.quantization is not None:
+        raise MexitError(f"{args.model!r} is already quantization-aware; export it with "
+                         "--quantize int8.")
+    data = load_splits(args.data, model.backbone.image_shape)
+    if args.smoke:
+        data = data.subset(256, 256, 256)
+    _, metrics = finetune_qat(model, data, args.out, epochs=args.epochs,
+                              learning_rate=args.lr)
+    rows = {name: {"float": metrics["float"]["test"][name], "qat": metrics["qat"]["test"][name]}
+            for name in model.exit_names}
+    print(json.dumps({"test_accuracy": rows, "train_seconds": metrics["train_seconds"]},
+                     indent=2))
+    print(f"wrote {args.out}/model.keras and {args.out}/metrics.json")
+    return 0
