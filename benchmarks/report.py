@@ -55,7 +55,8 @@ def training_run_section(result):
 
 def staged_section(result):
     lines = ["## Staged bundle vs monolithic model (float32, LiteRT, 1 thread)", "",
-             "Every stage run in turn (our Python runtime: copy in, invoke, copy out) vs one "
+             "Every stage run in turn as the Python `Cascade` runs them (tokens handed on as "
+             "buffer views, logits copied out) vs one "
              "model of the same backbone + final head, each exit an `mlp_ee` head. "
              f"{result['runs']} alternating runs per candidate in {result.get('trials', 1)} "
              "trials that each load fresh interpreters; the table gives the median ratio over "

@@ -43,16 +43,13 @@ class Cascade:
                              f"input {self.input_shape}.")
         return array.astype(np.float32)[None]
 
-    def _stage_input(self, index, image, previous):
-        return image if index == 0 else previous["hidden"]
-
     def predict(self, image) -> CascadeResult:
         """Runs stage after stage until the policy accepts an exit."""
-        x = self.prepare(image)
-        outputs, latencies, previous = [], [], None
-        for index, stage in enumerate(self.stages):
-            previous, ms = stage.run(self._stage_input(index, x, previous))
-            outputs.append(previous["logits"])
+        hidden = self.prepare(image)
+        outputs, latencies = [], []
+        for stage in self.stages:
+            logits, hidden, ms = stage.run_chained(hidden)
+            outputs.append(logits)
             latencies.append(ms)
             if self.policy.should_stop(outputs):
                 break
@@ -80,10 +77,10 @@ class Cascade:
         latencies = np.zeros((count, len(self.stages)))
         for row in tqdm(range(count), desc="cascade", unit="img", disable=not progress,
                         leave=False):
-            x, previous = self.prepare(images[row]), None
+            hidden = self.prepare(images[row])
             for index, stage in enumerate(self.stages):
-                previous, latencies[row, index] = stage.run(self._stage_input(index, x, previous))
-                outputs[index].append(previous["logits"][0])
+                logits, hidden, latencies[row, index] = stage.run_chained(hidden)
+                outputs[index].append(logits[0])
         return [np.stack(o) for o in outputs], latencies
 
     def evaluate(self, images, labels, policy: ExitPolicy | None = None,

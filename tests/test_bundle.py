@@ -156,3 +156,18 @@ def test_manifest_offers_operating_points_for_the_apps_target_picker(bundle):
         assert point["expected_accuracy"] >= floor - 1e-9
     speedups = [point["expected_speedup"] for point in points]
     assert speedups == sorted(speedups)
+
+
+def test_cascade_hands_tokens_on_as_views_without_changing_results(bundle):
+    cascade = Cascade(bundle)
+    images = tiny_images(3, seed=9)
+    outputs, _ = cascade.run_all(images, progress=False)
+    for row, image in enumerate(images):
+        x = image[None].astype("float32")
+        for index, stage in enumerate(cascade.stages):
+            out, _ = stage.run(x)
+            np.testing.assert_array_equal(out["logits"][0], outputs[index][row])
+            x = out.get("hidden")
+    # Views of a stage's buffers are released in time: the same cascade runs again.
+    first, second = cascade.predict(images[0]), cascade.predict(images[0])
+    np.testing.assert_array_equal(first.output, second.output)

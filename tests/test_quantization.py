@@ -162,6 +162,9 @@ def test_cli_qat_then_int8_export(float_and_qat, tmp_path, capsys):
     assert main(["export", str(tmp_path / "qat/model.keras"), "--out", str(tmp_path / "b8"),
                  "--quantize", "int8", "--data", data, "--target-loss", "5"]) == 0
     assert "int8 from QAT ranges" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "float.keras"), "--out", str(tmp_path / "p8"),
+                 "--quantize", "int8", "--ptq", "--data", data, "--target-loss", "5"]) == 0
+    assert "int8 from PTQ ranges" in capsys.readouterr().out
     refused = run_mexit("export", tmp_path / "float.keras", "--out", tmp_path / "bad",
                         "--quantize", "int8", "--data", data)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
