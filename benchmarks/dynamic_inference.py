@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved_medians, save_result  # noqa: E402
+from _common import interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
 
 from converters.bundle_export import export_bundle, load_multi_exit_model  # noqa: E402
 from converters.cascade import Cascade  # noqa: E402
@@ -34,17 +34,6 @@ DOCS = Path(__file__).parent.parent / "docs"
 POLICIES = ("confidence", "entropy", "margin", "patience")
 
 
-def _smoke_inputs():
-    import mexit_tf
-
-    backbone = mexit_tf.ViTBackbone((8, 8, 1), 2, 16, 3, 2, 32)
-    model = mexit_tf.MultiExitModel(backbone, exits={1: "mlp_ee", 2: "mlp_ee"}, num_outputs=3)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (96, 8, 8, 1)).astype("uint8")
-    y = rng.integers(0, 3, 96)
-    return model, (x[:48], y[:48]), (x[48:], y[48:]), "synthetic noise (smoke)"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="trained .keras file")
@@ -53,7 +42,9 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     if args.smoke:
-        model, (x_val, y_val), (x_test, y_test), source = _smoke_inputs()
+        model, data = smoke_model_and_data()
+        (x_val, y_val), (x_test, y_test) = (data.x_val, data.y_val), (data.x_test, data.y_test)
+        source = data.source
         runs = 5
     else:
         from mexit_tf.data import load_fashion_mnist

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved_medians, save_result  # noqa: E402
+from _common import interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
 
 from converters.bundle_export import export_bundle, load_multi_exit_model  # noqa: E402
 from converters.cascade import Cascade  # noqa: E402
@@ -36,20 +36,6 @@ from mexit_tf.training.evaluation import exit_scores, predict_exits  # noqa: E40
 from mexit_tf.training.qat_finetune import finetune_qat  # noqa: E402
 
 BUNDLES = ("float32", "int8_qat", "int8_ptq")
-
-
-def _smoke_inputs():
-    import mexit_tf
-    from mexit_tf.data.dataset_splits import DatasetSplits
-
-    backbone = mexit_tf.ViTBackbone((8, 8, 1), 2, 16, 3, 2, 32)
-    model = mexit_tf.MultiExitModel(backbone, exits={1: "mlp_ee", 2: "mlp_ee"}, num_outputs=3)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (144, 8, 8, 1)).astype("uint8")
-    y = rng.integers(0, 3, 144)
-    data = DatasetSplits(x[:48], y[:48], x[48:96], y[48:96], x[96:], y[96:],
-                         ["a", "b", "c"], "synthetic noise (smoke)")
-    return model, data
 
 
 def _final_exit_model(model):
@@ -67,7 +53,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     if args.smoke:
-        model, data = _smoke_inputs()
+        model, data = smoke_model_and_data()
         qat, _ = finetune_qat(model, data, epochs=1, batch_size=16, verbose=0,
                               jit_compile=False)
         runs = 3

@@ -10,10 +10,9 @@ QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8")
 
 
 def is_quantization_aware(stage) -> bool:
-    from mexit_tf.quantization import FakeQuant
+    from mexit_tf.quantization import quantizers_of
 
-    return any(isinstance(layer, FakeQuant)
-               for layer in stage._flatten_layers(include_self=False, recursive=True))
+    return bool(quantizers_of(stage))
 
 
 def convert_to_tflite(stage, quantize: str = "float32", representative=None) -> bytes:

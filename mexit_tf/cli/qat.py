@@ -35,9 +35,6 @@ def run(args) -> int:
         raise MexitError(f"--epochs must be >= 1 and --lr > 0; received --epochs {args.epochs} "
                          f"--lr {args.lr}.")
     model = load_multi_exit_model(args.model)
-    if model.quantization is not None:
-        raise MexitError(f"{args.model!r} is already quantization-aware; export it with "
-                         "--quantize int8.")
     data = load_splits(args.data, model.backbone.image_shape)
     if args.smoke:
         data = data.subset(256, 256, 256)

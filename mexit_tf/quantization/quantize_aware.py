@@ -32,7 +32,8 @@ def quantize_aware(model, config: dict | None = None):
         raise MexitError(f"quantize_aware expects a mexit_tf MultiExitModel; received "
                          f"{type(model).__name__}.")
     if model.quantization is not None:
-        raise MexitError(f"Model {model.name!r} is already quantization-aware.")
+        raise MexitError(f"Model {model.name!r} is already quantization-aware; fine-tune it "
+                         "with fit, or export it with --quantize int8.")
     config = resolve_config(config)
     clone = MultiExitModel.from_config(model.get_config())
     clone.set_weights(model.get_weights())
