@@ -10,21 +10,27 @@ from mexit_tf.versions import library_versions, machine_description
 RESULTS = Path(__file__).parent / "results"
 
 
-def smoke_model_and_data():
-    """An untrained 3-block toy model and 48/48/48 splits of noise, for `--smoke` runs."""
+def smoke_data(count: int = 48):
+    """`count`/`count`/`count` train/validation/test splits of 8x8 noise in 3 classes."""
     import numpy as np
 
-    import mexit_tf
     from mexit_tf.data.dataset_splits import DatasetSplits
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (3 * count, 8, 8, 1)).astype("uint8")
+    y = rng.integers(0, 3, 3 * count)
+    return DatasetSplits(x[:count], y[:count], x[count:2 * count], y[count:2 * count],
+                         x[2 * count:], y[2 * count:], ["a", "b", "c"],
+                         "synthetic noise (smoke)")
+
+
+def smoke_model_and_data():
+    """An untrained 3-block toy model and `smoke_data()`, for `--smoke` runs."""
+    import mexit_tf
 
     backbone = mexit_tf.ViTBackbone((8, 8, 1), 2, 16, 3, 2, 32)
     model = mexit_tf.MultiExitModel(backbone, exits={1: "mlp_ee", 2: "mlp_ee"}, num_outputs=3)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (144, 8, 8, 1)).astype("uint8")
-    y = rng.integers(0, 3, 144)
-    data = DatasetSplits(x[:48], y[:48], x[48:96], y[48:96], x[96:], y[96:],
-                         ["a", "b", "c"], "synthetic noise (smoke)")
-    return model, data
+    return model, smoke_data()
 
 
 def interleaved_medians(candidates: dict, runs: int, warmup: int = 20) -> dict:
@@ -45,8 +51,21 @@ def interleaved_medians(candidates: dict, runs: int, warmup: int = 20) -> dict:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def save_result(name: str, result: dict, command: str) -> Path:
+def run_call(stage, x):
+    """A zero-argument `stage.run` on a private float32 copy of `x`, for `interleaved_medians`.
+
+    The copy matters when `x` is a view of another stage's buffer, which that
+    stage overwrites when it runs again.
+    """
+    import numpy as np
+
+    x = np.array(x, dtype="float32")
+    return lambda: stage.run(x)
+
+
+def save_result(name: str, result: dict, command: str, seed: int = 0) -> Path:
+    """Writes `results/{name}.json` with what reproduces it: command, seed, versions, machine."""
     path = RESULTS / f"{name}.json"
-    write_json_atomic(path, {"benchmark": name, **result, "command": command,
+    write_json_atomic(path, {"benchmark": name, **result, "command": command, "seed": seed,
                              "versions": library_versions(), "machine": machine_description()})
     return path

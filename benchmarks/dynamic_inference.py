@@ -26,11 +26,10 @@ from converters.cascade import Cascade  # noqa: E402
 from converters.litert_stage import LiteRTStage  # noqa: E402
 from converters.stage_builder import build_stage_models  # noqa: E402
 from converters.tflite_conversion import convert_to_tflite  # noqa: E402
-from converters.tradeoff_plot import plot_tradeoff  # noqa: E402
+from converters.tradeoff_plot import tradeoff_points  # noqa: E402
 from mexit_tf.gating import calibrate_policy, policy_outcome  # noqa: E402
 from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402
 
-DOCS = Path(__file__).parent.parent / "docs"
 POLICIES = ("confidence", "entropy", "margin", "patience")
 
 
@@ -102,12 +101,11 @@ def main(argv=None):
                       f"({len(y_val)}); source {source}" if not args.smoke else source,
               "target_loss_points": args.target_loss, "runs": runs, "threads": 1,
               "final_exit_model_ms": round(mono_ms, 4), "final_exit_accuracy": final_accuracy,
-              "exits": exits, "policies": policies}
+              "exits": exits, "policies": policies,
+              # report.py draws docs/dynamic_inference_float32.png from these.
+              "tradeoff": tradeoff_points(test_outputs, y_test, stage_ms, cascade.exit_names,
+                                          chosen)}
     if not args.smoke:
-        DOCS.mkdir(exist_ok=True)
-        plot_tradeoff(test_outputs, y_test, stage_ms, cascade.exit_names,
-                      DOCS / "dynamic_inference_float32.png", chosen,
-                      title="Fashion-MNIST test, float32 bundle, LiteRT 1 thread")
         save_result("dynamic_inference", result,
                     f"python benchmarks/dynamic_inference.py --model {args.model}")
     return result

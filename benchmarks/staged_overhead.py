@@ -85,8 +85,8 @@ def _trial(files, x, runs):
     return interleaved_medians({
         "monolithic": lambda: mono.run(x),
         "staged": run_staged,
-        "staged_invoke": lambda: [stage.interpreter.invoke() for stage in staged],
-        "bare_split": lambda: [stage.interpreter.invoke() for stage in bare],
+        "staged_invoke": lambda: [stage.invoke() for stage in staged],
+        "bare_split": lambda: [stage.invoke() for stage in bare],
     }, runs)
 
 

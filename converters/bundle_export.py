@@ -82,17 +82,21 @@ def check_parity(model, stage_files, parity_images, quantize) -> dict:
 
 def calibrate_bundle(bundle, x_cal, y_cal, policy: str = "confidence",
                      target_loss: float | None = 0.005, budget_ms: float | None = None,
-                     progress: bool = True, manifest: dict | None = None) -> dict:
-    """Calibrates the bundle's policy on its own stages' outputs; rewrites the manifest."""
+                     progress: bool = True, manifest: dict | None = None,
+                     sigmas: float = 1.0) -> dict:
+    """Calibrates the bundle's policy on its own stages' outputs; rewrites the manifest.
+
+    `sigmas`: standard errors of margin kept below the target (`calibrate_policy`).
+    """
     cascade = Cascade(bundle)
     manifest = manifest or cascade.manifest
     outputs, _ = cascade.run_all(x_cal, progress=progress)
     costs = [stage["cost"]["latency_ms"] for stage in manifest["stages"]]
     chosen, report = calibrate_policy(policy, outputs, y_cal, costs,
                                       target_loss=None if budget_ms else target_loss,
-                                      budget=budget_ms)
+                                      budget=budget_ms, sigmas=sigmas)
     report["cost_unit"] = "ms (median LiteRT latency, 1 thread, export machine)"
-    report["operating_points"] = _operating_points(policy, outputs, y_cal, costs)
+    report["operating_points"] = _operating_points(policy, outputs, y_cal, costs, sigmas)
     manifest["policy"] = chosen.to_dict()
     manifest["calibration"] = report
     validate_manifest(manifest)
@@ -103,13 +107,13 @@ def calibrate_bundle(bundle, x_cal, y_cal, policy: str = "confidence",
 OPERATING_POINTS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # accuracy-loss targets, in points
 
 
-def _operating_points(policy, outputs, labels, costs) -> list[dict]:
+def _operating_points(policy, outputs, labels, costs, sigmas) -> list[dict]:
     """The same policy calibrated for several targets: what the app's target picker offers."""
     points = []
     for loss in OPERATING_POINTS:
         try:
             chosen, report = calibrate_policy(policy, outputs, labels, costs,
-                                              target_loss=loss / 100)
+                                              target_loss=loss / 100, sigmas=sigmas)
         except MexitError:  # no threshold meets this target on the calibration data
             continue
         points.append({"label": f"at most {loss:g} points below the final exit",
@@ -123,7 +127,7 @@ def _operating_points(policy, outputs, labels, costs) -> list[dict]:
 def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float32",
                   policy="confidence", target_loss=0.005, budget_ms=None, overwrite=False,
                   parity_examples=32, latency_runs=50, progress=True, source=None,
-                  ptq=False, representative_examples=200) -> dict:
+                  ptq=False, representative_examples=200, sigmas=1.0) -> dict:
     """Exports `model` to a bundle folder; returns the manifest.
 
     `calibration_data=(x, y)` is a held-out split (validation, never test): it
@@ -161,7 +165,7 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
                                  latency_runs, source, representative)
         write_json_atomic(staging / MANIFEST_NAME, manifest)
         manifest = calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
-                                    progress, manifest)
+                                    progress, manifest, sigmas)
         _replace_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -41,33 +41,43 @@ class LiteRTStage:
         self.spec = spec
         by_name = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self._outputs = {o["role"]: by_name[o["name"]] for o in spec["outputs"]}
-        # A callable that returns a view of the hidden output buffer (no copy).
-        self._hidden_view = (self.interpreter.tensor(self._outputs["hidden"])
-                             if "hidden" in self._outputs else None)
+        # Persistent views of the input and output buffers: a stage is fed and read
+        # with no call into the interpreter and no allocation per run. LiteRT's
+        # public invoke() refuses to run while such views exist, because
+        # allocate_tensors() may move the buffers; a stage never reallocates after
+        # loading, so it invokes the wrapped interpreter directly.
+        self._input_array = self.interpreter.tensor(self._input["index"])()
+        self._output_arrays = {role: self.interpreter.tensor(index)()
+                               for role, index in self._outputs.items()}
+        self._hidden_array = self._output_arrays.get("hidden")
+        self.invoke = self.interpreter._interpreter.Invoke
+
+    def _feed(self, x: np.ndarray) -> None:
+        if x.shape != self._input_array.shape:
+            raise MexitError(f"Stage {self.spec.get('file', '?')!r} takes input of shape "
+                             f"{self._input_array.shape}; received {x.shape}.")
+        np.copyto(self._input_array, x, casting="same_kind")
 
     def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Returns `({role: array}, milliseconds)`; the time covers copy-in, invoke, copy-out."""
         started = time.perf_counter()
-        self.interpreter.set_tensor(self._input["index"], x)
-        self.interpreter.invoke()
-        outputs = {role: self.interpreter.get_tensor(index) for role, index in
-                   self._outputs.items()}
+        self._feed(x)
+        self.invoke()
+        outputs = {role: array.copy() for role, array in self._output_arrays.items()}
         return outputs, (time.perf_counter() - started) * 1000.0
 
     def run_chained(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
         """`run` for stage-to-stage use: `(logits, hidden, milliseconds)`.
 
-        `hidden` is a view of this stage's output buffer, not a copy: feed it to
-        the next stage, and let it go before this stage runs again (LiteRT
-        refuses to invoke while a view of its buffers is alive). It saves one
-        copy of the tokens per stage.
+        `hidden` is this stage's output buffer itself, not a copy: feed it to
+        the next stage before this stage runs again, which overwrites it. It
+        saves one copy of the tokens per stage.
         """
         started = time.perf_counter()
-        self.interpreter.set_tensor(self._input["index"], x)
-        self.interpreter.invoke()
-        logits = self.interpreter.get_tensor(self._outputs["logits"])
-        hidden = self._hidden_view() if self._hidden_view is not None else None
-        return logits, hidden, (time.perf_counter() - started) * 1000.0
+        self._feed(x)
+        self.invoke()
+        logits = self._output_arrays["logits"].copy()
+        return logits, self._hidden_array, (time.perf_counter() - started) * 1000.0
 
     def median_latency_ms(self, x: np.ndarray, runs: int = 50, warmup: int = 5) -> float:
         for _ in range(warmup):

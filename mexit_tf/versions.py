@@ -17,4 +17,17 @@ def machine_description() -> dict[str, str]:
     import os
 
     return {"machine": platform.machine(), "system": platform.system(),
-            "processor": platform.processor() or "unknown", "cpu_count": str(os.cpu_count())}
+            "processor": _cpu_model() or platform.processor() or "unknown",
+            "cpu_count": str(os.cpu_count())}
+
+
+def _cpu_model() -> str | None:
+    # platform.processor() is empty on most Linux systems; /proc/cpuinfo names the CPU.
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None

@@ -1,6 +1,7 @@
 """Every benchmark script runs at smoke size (figures come from full runs, not here)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,6 @@ def _load(name):
 
 def test_training_overhead_smoke(tmp_path):
     _load("training_overhead").main(["--smoke", "--out", str(tmp_path / "r.json")])
-    import json
-
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert set(rows) == {"backbone", "mlp_ee", "sl_vit"}
     assert all(row["step_ms"] > 0 for row in rows.values())
@@ -29,8 +28,8 @@ def test_staged_overhead_smoke():
     assert rows["tiny"]["ratio"] > 0 and rows["tiny"]["stages"] == 2
 
 
-def test_dynamic_inference_smoke():
-    result = _load("dynamic_inference").main(["--smoke"])
+def test_dynamic_inference_smoke(smoke_results):
+    result = smoke_results[1]["dynamic_inference"]
     assert set(result["policies"]) == {"confidence", "entropy", "margin", "patience"}
     for row in result["policies"].values():
         assert abs(sum(row["exit_histogram"]) - 1) < 1e-6
@@ -43,7 +42,87 @@ def test_int8_quantization_smoke():
     assert all(0 <= v <= 1 for v in result["int8_qat_agreement_with_keras_qat"].values())
 
 
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """The three study scripts run once at smoke size, saved as the report reads them."""
+    from mexit_tf.versions import library_versions, machine_description
+
+    folder = tmp_path_factory.mktemp("results")
+    results = {}
+    for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference"):
+        results[name] = _load(name).main(["--smoke"])
+        record = {"benchmark": name, **results[name], "command": f"{name} --smoke", "seed": 0,
+                  "versions": library_versions(), "machine": machine_description()}
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    return folder, results
+
+
+def test_exit_heads_smoke(smoke_results):
+    result = smoke_results[1]["exit_heads"]
+    assert set(result["heads"]) == {"mlp_ee", "vit_ee", "sl_vit"}
+    for row in result["heads"].values():
+        assert set(row["accuracy"]) == {"end_to_end", "classifier_wise", "copycat"}
+        assert all(0 <= a <= 1 for regime in row["accuracy"].values() for a in regime.values())
+        assert row["head_ms"] > 0 and row["macs"] > 0 and len(row["stage_ms"]) == 4
+    # The single-layer ViT head costs less than a full encoder block head, as built.
+    assert result["heads"]["sl_vit"]["macs"] < result["heads"]["vit_ee"]["macs"]
+    copycat = result["claims"]["copycat_beats_classifier_wise"]
+    assert copycat["of"] == 3 * 3 and 0 <= copycat["holds_in"] <= copycat["of"]
+
+
+def test_pareto_front_keeps_only_undominated_heads():
+    pareto_front = _load("exit_heads").pareto_front
+    rows = {name: {"accuracy": {"end_to_end": {"1": acc}}, "macs": macs}
+            for name, acc, macs in (("cheap", 0.80, 10), ("better", 0.85, 50),
+                                    ("dominated", 0.82, 60), ("best", 0.90, 500))}
+    assert pareto_front(rows, "end_to_end", "1") == ["cheap", "better", "best"]
+
+
+def test_policy_study_smoke(smoke_results):
+    result = smoke_results[1]["policy_study"]
+    assert set(result["bundles"]) == {"float32", "int8"}
+    assert set(result["truncated"]) == {"1", "2", "3", "4"}
+    for curves in result["bundles"].values():
+        assert len(curves["static"]) == 4 and len(curves["stage_ms"]) == 4
+        for points in curves["policies"].values():
+            assert points, "every policy meets at least the loosest target"
+            assert all(abs(sum(p["exit_histogram"]) - 1) < 1e-6 for p in points)
+
+
+def test_versus_smaller_models_counts_points_beaten_by_a_faster_truncated_model():
+    versus = _load("policy_study").versus_smaller_models
+    bundles = {"float32": {"policies": {"confidence": [
+        {"mean_ms": 1.0, "test_accuracy": 0.9},    # beats the 0.5 ms model (0.8)
+        {"mean_ms": 0.6, "test_accuracy": 0.7}]}}}  # the 0.5 ms model is better
+    baselines = {"1": {"ms": 0.5, "test_accuracy": 0.8}, "2": {"ms": 2.0, "test_accuracy": 0.95}}
+    assert versus(bundles, baselines)["float32 confidence"] == {
+        "points_beating_every_faster_smaller_model": 1, "of": 2}
+
+
+def test_deployment_smoke(smoke_results):
+    modes = smoke_results[1]["deployment"]["modes"]
+    assert list(modes) == ["float32", "float16", "dynamic", "int8"]
+    assert modes["int8"]["int8_ranges"] == "ptq"
+    for row in modes.values():
+        assert row["bytes"] > 0 and row["export_seconds"] > 0
+        assert len(row["stage_ms_1_thread"]) == len(row["stage_ms_2_thread"]) == 3
+
+
+def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
+    folder, _ = smoke_results
+    _load("report").main(["--results", str(folder), "--docs", str(tmp_path)])
+    page = (tmp_path / "benchmarks.md").read_text()
+    for heading in ("## Exit-head study", "## Policy study", "## Deployment",
+                    "## Dynamic inference"):
+        assert heading in page
+    assert "Seed 0." in page
+    for plot in ("exit_heads.png", "policy_study.png", "dynamic_inference_float32.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"({plot})" in page
+
+
 @pytest.mark.parametrize("script", sorted(p.stem for p in BENCHMARKS.glob("[a-z]*.py")))
 def test_every_benchmark_script_is_covered(script):
     assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
-                      "int8_quantization", "report"}
+                      "int8_quantization", "deployment", "exit_heads", "policy_study",
+                      "report"}

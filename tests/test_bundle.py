@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,25 @@ def test_cascade_hands_tokens_on_as_views_without_changing_results(bundle):
     # Views of a stage's buffers are released in time: the same cascade runs again.
     first, second = cascade.predict(images[0]), cascade.predict(images[0])
     np.testing.assert_array_equal(first.output, second.output)
+
+
+def test_stage_buffers_read_in_place_match_the_public_interpreter_api(bundle):
+    """Stages keep numpy views of their buffers across runs; results must equal LiteRT's own
+    set_tensor / invoke / get_tensor path, image after image (the buffers never move)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    cascade = Cascade(bundle)
+    stage = cascade.stages[0]
+    reference = Interpreter(model_path=str(Path(bundle) / "stage_0.tflite"))
+    reference.allocate_tensors()
+    by_name = {d["name"]: d["index"] for d in reference.get_output_details()}
+    for image in tiny_images(4, seed=11):
+        x = image[None].astype("float32")
+        logits, hidden, _ = stage.run_chained(x)
+        reference.set_tensor(reference.get_input_details()[0]["index"], x)
+        reference.invoke()
+        for role, value in (("logits", logits), ("hidden", hidden)):
+            name = next(o["name"] for o in stage.spec["outputs"] if o["role"] == role)
+            np.testing.assert_array_equal(value, reference.get_tensor(by_name[name]))
+    with pytest.raises(mexit_tf.MexitError, match="received"):
+        stage.run(np.zeros((1, 3, 3, 1), "float32"))

@@ -103,6 +103,9 @@ def test_export_bad_inputs(model_file, image_folder, cli_bundle, tmp_path, capsy
     _error(capsys, ["export", str(model_file), "--out", str(tmp_path / "x"), "--data",
                     f"folder:{image_folder}", "--target-loss", "-3"],
            "--target-loss is in accuracy points, 0 to 100; received -3.0")
+    _error(capsys, ["export", str(model_file), "--out", str(tmp_path / "x"), "--data",
+                    f"folder:{image_folder}", "--sigmas", "-1"],
+           "--sigmas must be between 0 and 10; received -1.0")
     assert not (tmp_path / "x").exists()
 
 

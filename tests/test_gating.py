@@ -97,6 +97,30 @@ def test_calibration_meets_its_target_and_saves_cost():
     assert report["expected_speedup"] > 1.2
 
 
+def test_calibration_keeps_a_margin_for_the_uncertainty_of_its_estimate():
+    outputs, labels = _synthetic_exits()
+    costs = [1.0, 1.0, 1.0, 1.0]
+    exact, exact_report = calibrate_policy("confidence", outputs, labels, costs,
+                                           target_loss=0.02, sigmas=0.0)
+    safe, safe_report = calibrate_policy("confidence", outputs, labels, costs,
+                                         target_loss=0.02, sigmas=2.0)
+    assert safe_report["expected_loss_upper_bound"] <= 0.02 + 1e-9
+    # The margin costs speed and buys accuracy: the safe policy sends more images deeper.
+    assert safe_report["expected_mean_cost"] > exact_report["expected_mean_cost"]
+    assert safe_report["expected_accuracy"] > exact_report["expected_accuracy"]
+
+
+def test_loss_upper_bound_adds_standard_errors_of_the_paired_difference():
+    from mexit_tf.gating.calibration import loss_upper_bound
+
+    final = np.array([1, 1, 1, 1, 0, 0, 1, 1], bool)
+    policy = np.array([1, 0, 1, 1, 0, 1, 0, 1], bool)
+    differences = final.astype(float) - policy  # 0, 1, 0, 0, 0, -1, 1, 0
+    expected = differences.mean() + 1.5 * differences.std(ddof=1) / np.sqrt(8)
+    assert loss_upper_bound(policy, final, 1.5) == pytest.approx(expected)
+    assert loss_upper_bound(final, final, 3.0) == 0.0  # agreeing everywhere: no uncertainty
+
+
 def test_calibration_for_a_latency_budget():
     outputs, labels = _synthetic_exits()
     policy, report = calibrate_policy("confidence", outputs, labels, [1.0] * 4, budget=2.0,

@@ -29,6 +29,6 @@ def run(args) -> int:
     manifest = read_manifest(args.bundle)
     x, y, _, _ = load_split(args.data, "validation", manifest["input"]["shape"][1:])
     manifest = calibrate_bundle(args.bundle, x, y, args.policy, target,
-                                args.budget_ms, manifest=manifest)
+                                args.budget_ms, manifest=manifest, sigmas=args.sigmas)
     print_calibration(manifest)
     return 0

@@ -16,10 +16,24 @@ def policy_outcome(policy: ExitPolicy, outputs, labels, stage_costs) -> dict:
     answers = stacked[exits, np.arange(len(exits))].argmax(-1)
     cumulative = np.cumsum(stage_costs)
     histogram = np.bincount(exits, minlength=len(outputs)) / len(exits)
-    return {"accuracy": float(np.mean(answers == labels)),
+    correct = answers == np.asarray(labels).reshape(-1)
+    return {"accuracy": float(np.mean(correct)),
             "exit_histogram": [round(float(h), 4) for h in histogram],
             "mean_cost": float(np.mean(cumulative[exits])),
-            "exits": exits}
+            "exits": exits, "correct": correct}
+
+
+def loss_upper_bound(correct, final_correct, sigmas: float) -> float:
+    """Accuracy loss vs the final exit, plus `sigmas` standard errors of that estimate.
+
+    The loss is the mean of paired differences (final right, policy wrong: +1;
+    the reverse: -1), so its standard error is small when the two mostly agree
+    and large when they disagree often, which is what decides how far a
+    validation estimate can be trusted on new data.
+    """
+    differences = np.asarray(final_correct, np.float64) - np.asarray(correct, np.float64)
+    error = differences.std(ddof=1) / np.sqrt(len(differences)) if len(differences) > 1 else 0.0
+    return float(differences.mean() + sigmas * error)
 
 
 def _threshold_grid(policy_class, outputs, size=64):
@@ -33,13 +47,17 @@ def _threshold_grid(policy_class, outputs, size=64):
 
 
 def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss: float = 0.005,
-                     budget: float | None = None) -> tuple[ExitPolicy, dict]:
+                     budget: float | None = None, sigmas: float = 1.0) -> tuple[ExitPolicy, dict]:
     """Calibrates a policy on validation outputs.
 
-    With `budget=None`: the cheapest policy (lowest mean cost) whose accuracy is
-    at least the final exit's minus `target_loss` (a fraction: 0.005 = 0.5
-    points). With `budget`: the most accurate policy whose mean cost fits it
-    (for `budget` policies: the deepest exit that fits).
+    With `budget=None`: the cheapest policy (lowest mean cost) whose accuracy
+    loss vs the final exit stays within `target_loss` (a fraction: 0.005 = 0.5
+    points) with `sigmas` standard errors to spare (`loss_upper_bound`): a
+    policy tuned to just meet the target on validation misses it on new data
+    about half the time, and the search over thresholds favours policies that
+    got lucky. `sigmas=0` meets the target on validation exactly. With
+    `budget`: the most accurate policy whose mean cost fits it (for `budget`
+    policies: the deepest exit that fits).
 
     `outputs`: K arrays (N, C), shallowest first; `stage_costs`: K per-stage
     costs (ms or MACs). Returns `(policy, report)`.
@@ -50,12 +68,13 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
         raise MexitError(f"target loss must be a fraction in [0, 1); received {target_loss!r}.")
     labels = np.asarray(labels).reshape(-1)
     num_exits = len(outputs)
-    final_accuracy = float(np.mean(np.asarray(outputs[-1]).argmax(-1) == labels))
-    floor = final_accuracy - (target_loss or 0.0)
+    final_correct = np.asarray(outputs[-1]).argmax(-1) == labels
+    final_accuracy = float(np.mean(final_correct))
 
     def better(candidate, best):
         if budget is None:
-            feasible = candidate["accuracy"] >= floor - 1e-12
+            bound = loss_upper_bound(candidate["correct"], final_correct, sigmas)
+            feasible = bound <= (target_loss or 0.0) + 1e-12
             key = (-candidate["mean_cost"], candidate["accuracy"])
         else:
             feasible = candidate["mean_cost"] <= budget
@@ -96,7 +115,10 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
     final_cost = float(np.sum(stage_costs))
     report = {
         "policy": policy.to_dict(), "target_loss": target_loss if budget is None else None,
-        "budget": budget, "calibration_examples": int(len(labels)),
+        "budget": budget, "sigmas": sigmas if budget is None else None,
+        "expected_loss_upper_bound": round(
+            loss_upper_bound(outcome["correct"], final_correct, sigmas), 5),
+        "calibration_examples": int(len(labels)),
         "final_exit_accuracy": round(final_accuracy, 5),
         "expected_accuracy": round(outcome["accuracy"], 5),
         "exit_histogram": outcome["exit_histogram"],

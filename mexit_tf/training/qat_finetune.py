@@ -15,7 +15,8 @@ from mexit_tf.training.trainer import build_optimizer
 from mexit_tf.versions import library_versions, machine_description
 
 QAT_DEFAULTS = {"epochs": 1, "learning_rate": 1e-4, "weight_decay": 0.05, "batch_size": 128,
-                "label_smoothing": 0.1, "warmup_epochs": 0.0, "jit_compile": True, "seed": 0}
+                "label_smoothing": 0.1, "warmup_epochs": 0.0, "jit_compile": True, "seed": 0,
+                "run_eagerly": False}
 
 
 def finetune_qat(model, data: DatasetSplits, out_dir: str | Path | None = None,
@@ -35,7 +36,7 @@ def finetune_qat(model, data: DatasetSplits, out_dir: str | Path | None = None,
     loss = (SmoothedSparseCrossentropy(config["label_smoothing"]) if config["label_smoothing"]
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     qat.compile(optimizer=build_optimizer(config, len(batches), config["epochs"]), loss=loss,
-                jit_compile=config["jit_compile"])
+                jit_compile=config["jit_compile"], run_eagerly=config["run_eagerly"])
     started = time.perf_counter()
     qat.fit(batches, epochs=config["epochs"], validation_data=(data.x_val, data.y_val),
             verbose=2 if verbose is None else verbose)

@@ -1,0 +1,72 @@
+"""The report's plots, drawn from the results JSON alone (so `report.py` redraws them)."""
+
+REGIME_MARKERS = {"end_to_end": "o", "classifier_wise": "s", "copycat": "^"}
+POLICY_COLORS = {"confidence": "tab:blue", "entropy": "tab:orange", "margin": "tab:green",
+                 "patience": "tab:purple"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_exit_heads(result: dict, path) -> None:
+    """One panel per depth: each head's accuracy against its own latency, per regime."""
+    plt = _pyplot()
+    depths = result["depths"]
+    fig, axes = plt.subplots(1, len(depths), figsize=(5 * len(depths), 4.2), dpi=110,
+                             sharey=True)
+    for ax, depth in zip(axes, depths, strict=True):
+        for regime, marker in REGIME_MARKERS.items():
+            xs = [row["head_ms"] for row in result["heads"].values()]
+            ys = [row["accuracy"][regime][str(depth)] for row in result["heads"].values()]
+            ax.scatter(xs, ys, marker=marker, label=regime.replace("_", " "), alpha=0.8)
+        for head, row in result["heads"].items():
+            ax.annotate(head, (row["head_ms"], row["accuracy"]["end_to_end"][str(depth)]),
+                        textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_title(f"exit after block {depth} of {result['num_layers']}")
+        ax.set_xlabel("head latency (ms, LiteRT, 1 thread, log)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Exit heads on Fashion-MNIST: accuracy vs overhead")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_policy_study(result: dict, path) -> None:
+    """One panel per bundle: each policy's calibrated points vs truncated models."""
+    plt = _pyplot()
+    bundles = result["bundles"]
+    fig, axes = plt.subplots(1, len(bundles), figsize=(6 * len(bundles), 4.5), dpi=110,
+                             sharey=True)
+    baselines = result["truncated"]
+    for ax, (name, curves) in zip(axes, bundles.items(), strict=True):
+        for kind, points in curves["policies"].items():
+            ax.plot([p["mean_ms"] for p in points], [p["test_accuracy"] for p in points], "o-",
+                    color=POLICY_COLORS.get(kind), markersize=3, label=f"{kind} policy")
+        static = curves["static"]
+        ax.plot([p["ms"] for p in static], [p["test_accuracy"] for p in static], "s--",
+                color="grey", markersize=4, label="stop at exit k (static)")
+        depths = sorted(baselines, key=int)
+        ax.plot([baselines[d]["ms"] for d in depths],
+                [baselines[d]["test_accuracy"] for d in depths], "D:", color="black",
+                markersize=4, label="truncated backbone, trained alone (float32)")
+        last = baselines[depths[-1]]
+        ax.plot(last["ms"], last["test_accuracy"], "*", color="tab:red", markersize=13,
+                label="final exit alone (float32)")
+        ax.set_title(f"{name} bundle")
+        ax.set_xlabel("mean latency per image (ms, LiteRT, 1 thread)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Policies calibrated on validation, measured on test (Fashion-MNIST)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
