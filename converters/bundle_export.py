@@ -66,37 +66,54 @@ def check_parity(model, stage_files, parity_images, quantize) -> dict:
         got, want = np.stack(tflite[index]), np.asarray(keras_outputs[name])
         finite = bool(np.isfinite(got).all())
         error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-12))
-        agreement = float(np.mean(got.argmax(-1) == want.argmax(-1)))
+        # Top-1 agreement is a classifier's measure (a regression output is values).
+        agreement = (None if model.is_regression
+                     else float(np.mean(got.argmax(-1) == want.argmax(-1))))
         report[name] = {"max_relative_error": error, "top1_agreement": agreement,
                         "finite": finite}
         if not finite:
             failures.append(f"{name}: TFLite outputs are not finite")
         elif quantize == "float32" and error > FLOAT_TOLERANCE:
             failures.append(f"{name}: max relative error {error:.2e} > {FLOAT_TOLERANCE:.0e}")
-        elif quantize != "float32" and agreement < minimum and want.shape[-1] > 1:
+        elif quantize != "float32" and agreement is not None and agreement < minimum:
             failures.append(f"{name}: top-1 agreement {agreement:.3f} < {minimum}")
     if failures:
         raise MexitError("Parity check failed: " + "; ".join(failures))
     return report
 
 
-def calibrate_bundle(bundle, x_cal, y_cal, policy: str = "confidence",
+def default_policy(manifest: dict) -> str:
+    """`confidence` for classifiers; for regression, `std` when exits predict their
+    variance, else `agreement` of consecutive exits."""
+    if manifest.get("task") != "regression":
+        return "confidence"
+    return "std" if manifest.get("output") == "mean_log_variance" else "agreement"
+
+
+def calibrate_bundle(bundle, x_cal, y_cal, policy: str | None = None,
                      target_loss: float | None = 0.005, budget_ms: float | None = None,
                      progress: bool = True, manifest: dict | None = None,
                      sigmas: float = 1.0) -> dict:
     """Calibrates the bundle's policy on its own stages' outputs; rewrites the manifest.
 
-    `sigmas`: standard errors of margin kept below the target (`calibrate_policy`).
+    `policy=None` takes `default_policy(manifest)`. `target_loss` is a fraction
+    of accuracy for classifiers, an MAE increase in target units for
+    regression. `sigmas`: standard errors of margin kept below the target
+    (`calibrate_policy`).
     """
     cascade = Cascade(bundle)
     manifest = manifest or cascade.manifest
+    policy = policy or default_policy(manifest)
+    task = manifest.get("task", "classification")
     outputs, _ = cascade.run_all(x_cal, progress=progress)
     costs = [stage["cost"]["latency_ms"] for stage in manifest["stages"]]
     chosen, report = calibrate_policy(policy, outputs, y_cal, costs,
                                       target_loss=None if budget_ms else target_loss,
-                                      budget=budget_ms, sigmas=sigmas)
+                                      budget=budget_ms, sigmas=sigmas, task=task)
     report["cost_unit"] = "ms (median LiteRT latency, 1 thread, export machine)"
-    report["operating_points"] = _operating_points(policy, outputs, y_cal, costs, sigmas)
+    # The app's target picker offers accuracy-loss points (classifiers only, for now).
+    report["operating_points"] = (_operating_points(policy, outputs, y_cal, costs, sigmas)
+                                  if task == "classification" else [])
     manifest["policy"] = chosen.to_dict()
     manifest["calibration"] = report
     validate_manifest(manifest)
@@ -109,13 +126,18 @@ OPERATING_POINTS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # accuracy-loss targets, in 
 
 def _operating_points(policy, outputs, labels, costs, sigmas) -> list[dict]:
     """The same policy calibrated for several targets: what the app's target picker offers."""
-    points = []
+    points, fastest = [], None
     for loss in OPERATING_POINTS:
         try:
             chosen, report = calibrate_policy(policy, outputs, labels, costs,
                                               target_loss=loss / 100, sigmas=sigmas)
         except MexitError:  # no threshold meets this target on the calibration data
             continue
+        # A policy that met a stricter target meets this one too; the threshold
+        # search is greedy, so keep the faster of the two and the points monotone.
+        if fastest is not None and fastest[1]["expected_speedup"] > report["expected_speedup"]:
+            chosen, report = fastest
+        fastest = (chosen, report)
         points.append({"label": f"at most {loss:g} points below the final exit",
                        "target_loss_points": loss, "policy": chosen.to_dict(),
                        "expected_accuracy": report["expected_accuracy"],
@@ -125,7 +147,7 @@ def _operating_points(policy, outputs, labels, costs, sigmas) -> list[dict]:
 
 
 def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float32",
-                  policy="confidence", target_loss=0.005, budget_ms=None, overwrite=False,
+                  policy=None, target_loss=0.005, budget_ms=None, overwrite=False,
                   parity_examples=32, latency_runs=50, progress=True, source=None,
                   ptq=False, representative_examples=200, sigmas=1.0) -> dict:
     """Exports `model` to a bundle folder; returns the manifest.
@@ -215,6 +237,10 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         "format_version": FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "task": "regression" if model.is_regression else "classification",
+        # What a stage's `logits` output holds: class logits, a value, or a
+        # regression mean and log-variance.
+        "output": ("mean_log_variance" if model.predict_variance else
+                   "value" if model.is_regression else "logits"),
         "input": {"name": specs[0]["inputs"][0]["name"], "shape": [1, *backbone.image_shape],
                   "dtype": "float32", "layout": "NHWC", "value_range": [0.0, 255.0],
                   "preprocessing": "none: feed raw pixel values; stage 0 computes "
@@ -228,7 +254,8 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         "hidden": {"dtype": "float32",
                    "shape": [1, backbone.patch_embedding.num_tokens, backbone.hidden_dim]},
         "stages": specs,
-        "policy": {"type": "confidence", "thresholds": [1.0] * (len(specs) - 1)},
+        # A placeholder until calibration: every input runs to the final exit.
+        "policy": {"type": "budget", "budget": 1e9, "stage_costs": [1.0] * len(specs)},
         "parity": parity,
         "data_source": source,
         "versions": library_versions(),

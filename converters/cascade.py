@@ -9,7 +9,7 @@ from converters.cascade_result import CascadeResult
 from converters.litert_stage import LiteRTStage
 from converters.manifest import read_manifest
 from mexit_tf.errors import MexitError
-from mexit_tf.gating.calibration import policy_outcome
+from mexit_tf.gating.calibration import example_errors, policy_outcome
 from mexit_tf.gating.exit_policy import ExitPolicy, softmax
 
 
@@ -32,6 +32,7 @@ class Cascade:
         self.exit_names = [spec["exit"] for spec in self.manifest["stages"]]
         self.labels = self.manifest.get("labels") or []
         self.input_shape = tuple(self.manifest["input"]["shape"][1:])
+        self.task = self.manifest.get("task", "classification")
 
     def prepare(self, image) -> np.ndarray:
         """Checks one raw image against the input spec; returns a float32 batch of one."""
@@ -57,7 +58,7 @@ class Cascade:
 
     def _result(self, index, output, latencies):
         label = confidence = None
-        if output.shape[-1] > 1:
+        if self.task == "classification":
             probabilities = softmax(output.astype(np.float64))
             top = int(probabilities.argmax())
             confidence = float(probabilities[top])
@@ -91,21 +92,28 @@ class Cascade:
         of the stages it actually needed.
         """
         outputs, latencies = self.run_all(images, progress)
-        return summarize(outputs, latencies, labels, policy or self.policy, self.exit_names)
+        return summarize(outputs, latencies, labels, policy or self.policy, self.exit_names,
+                         self.task)
 
 
-def summarize(outputs, latencies, labels, policy, exit_names) -> dict:
+def summarize(outputs, latencies, labels, policy, exit_names, task="classification") -> dict:
+    """What `Cascade.evaluate` reports; the metric is accuracy, or MAE for regression."""
     labels = np.asarray(labels).reshape(-1)
     stage_ms = np.median(latencies, axis=0)
-    outcome = policy_outcome(policy, outputs, labels, stage_ms)
+    outcome = policy_outcome(policy, outputs, labels, stage_ms, task)
     per_image = np.cumsum(latencies, axis=1)[np.arange(len(labels)), outcome["exits"]]
     all_stages = latencies.sum(axis=1)
+    metric = "mae" if task == "regression" else "accuracy"
+
+    def score(o):
+        errors = example_errors(o, labels, task).mean()
+        return round(float(errors if task == "regression" else 1 - errors), 5)
+
     return {
-        "examples": int(len(labels)),
-        "exit_accuracy": {name: round(float(np.mean(o.argmax(-1) == labels)), 5)
-                          for name, o in zip(exit_names, outputs, strict=True)},
+        "examples": int(len(labels)), "metric": metric,
+        f"exit_{metric}": {name: score(o) for name, o in zip(exit_names, outputs, strict=True)},
         "policy": policy.to_dict(),
-        "policy_accuracy": round(outcome["accuracy"], 5),
+        f"policy_{metric}": round(outcome[metric], 5),
         "exit_histogram": dict(zip(exit_names, outcome["exit_histogram"], strict=True)),
         "stage_latency_ms": dict(zip(exit_names, np.round(stage_ms, 4).tolist(), strict=True)),
         "mean_latency_ms": round(float(per_image.mean()), 4),

@@ -126,3 +126,17 @@ def test_every_benchmark_script_is_covered(script):
     assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
                       "int8_quantization", "deployment", "exit_heads", "policy_study",
                       "report"}
+
+
+def test_readme_figures_link_to_sections_that_exist():
+    import re
+
+    root = BENCHMARKS.parent
+    page = (root / "docs" / "benchmarks.md").read_text()
+    slugs = {re.sub(r"[^\w\- ]", "", line[3:].strip().lower()).replace(" ", "-")
+             for line in page.splitlines() if line.startswith("## ")}
+    anchors = re.findall(r"docs/benchmarks\.md#([\w-]+)", (root / "README.md").read_text())
+    assert anchors, "the README links no benchmark section"
+    assert set(anchors) <= slugs, set(anchors) - slugs
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", page):
+        assert (root / "docs" / image).exists(), image

@@ -113,12 +113,13 @@ def test_calibration_keeps_a_margin_for_the_uncertainty_of_its_estimate():
 def test_loss_upper_bound_adds_standard_errors_of_the_paired_difference():
     from mexit_tf.gating.calibration import loss_upper_bound
 
-    final = np.array([1, 1, 1, 1, 0, 0, 1, 1], bool)
-    policy = np.array([1, 0, 1, 1, 0, 1, 0, 1], bool)
-    differences = final.astype(float) - policy  # 0, 1, 0, 0, 0, -1, 1, 0
+    final_errors = np.array([0, 0, 0, 0, 1, 1, 0, 0], float)
+    policy_errors = np.array([0, 1, 0, 0, 1, 0, 1, 0], float)
+    differences = policy_errors - final_errors  # 0, 1, 0, 0, 0, -1, 1, 0
     expected = differences.mean() + 1.5 * differences.std(ddof=1) / np.sqrt(8)
-    assert loss_upper_bound(policy, final, 1.5) == pytest.approx(expected)
-    assert loss_upper_bound(final, final, 3.0) == 0.0  # agreeing everywhere: no uncertainty
+    assert loss_upper_bound(policy_errors, final_errors, 1.5) == pytest.approx(expected)
+    # Agreeing everywhere: no uncertainty.
+    assert loss_upper_bound(final_errors, final_errors, 3.0) == 0.0
 
 
 def test_calibration_for_a_latency_budget():

@@ -36,12 +36,13 @@ def run(args) -> int:
 
 
 def format_report(report) -> str:
-    lines = [f"{'exit':10s} {'accuracy':>9s} {'stage ms':>9s} {'share':>7s}"]
-    for name, accuracy in report["exit_accuracy"].items():
-        lines.append(f"{name:10s} {accuracy:9.4f} {report['stage_latency_ms'][name]:9.4f} "
+    metric = report.get("metric", "accuracy")
+    lines = [f"{'exit':10s} {metric:>9s} {'stage ms':>9s} {'share':>7s}"]
+    for name, value in report[f"exit_{metric}"].items():
+        lines.append(f"{name:10s} {value:9.4f} {report['stage_latency_ms'][name]:9.4f} "
                      f"{report['exit_histogram'][name]:7.1%}")
-    lines.append(f"policy {json.dumps(report['policy'])}: accuracy "
-                 f"{report['policy_accuracy']:.4f}, mean {report['mean_latency_ms']:.4f} ms per "
+    lines.append(f"policy {json.dumps(report['policy'])}: {metric} "
+                 f"{report[f'policy_{metric}']:.4f}, mean {report['mean_latency_ms']:.4f} ms per "
                  f"image, {report['speedup_vs_all_stages']:.2f}x faster than running every stage "
                  f"({report['examples']} test images)")
     return "\n".join(lines)

@@ -15,8 +15,9 @@ from mexit_tf.cli.data_option import DATA_HELP, load_split
 
 
 def add_policy_options(parser):
-    parser.add_argument("--policy", default="confidence",
-                        help="confidence, entropy, margin, patience or budget")
+    parser.add_argument("--policy",
+                        help="confidence (default), entropy, margin, patience or budget; "
+                             "regression: agreement (default), std or budget")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--target-loss", type=float, default=0.5, metavar="PTS",
                         help="max accuracy loss vs the final exit, in points (default 0.5)")
@@ -83,11 +84,12 @@ def run(args) -> int:
 
 def print_calibration(manifest):
     report = manifest["calibration"]
+    metric = "mae" if report.get("task") == "regression" else "accuracy"
     print(f"policy: {json.dumps(report['policy'])}")
     margin = (f" (loss + {report['sigmas']:g} standard error: "
-              f"{100 * report['expected_loss_upper_bound']:.2f} points)" if report.get("sigmas")
-              else "")
+              f"{report['expected_loss_upper_bound'] * (100 if metric == 'accuracy' else 1):.2f}"
+              f"{' points' if metric == 'accuracy' else ''})" if report.get("sigmas") else "")
     print(f"calibrated on {report['calibration_examples']} validation examples: expected "
-          f"accuracy {report['expected_accuracy']:.4f}{margin}, final exit "
-          f"{report['final_exit_accuracy']:.4f}, expected speed-up "
+          f"{metric} {report[f'expected_{metric}']:.4f}{margin}, final exit "
+          f"{report[f'final_exit_{metric}']:.4f}, expected speed-up "
           f"{report['expected_speedup']:.2f}x, exit mix {report['exit_histogram']}")

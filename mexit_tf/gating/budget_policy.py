@@ -13,6 +13,8 @@ class BudgetPolicy(ExitPolicy):
     JSON: `{"type": "budget", "budget": 3.0, "stage_costs": [...], "unit": "ms"}`.
     """
 
+    tasks = ("classification", "regression")
+
     def __init__(self, budget: float, stage_costs, unit: str = "ms"):
         costs = check_thresholds(list(stage_costs) if stage_costs is not None else None,
                                  len(stage_costs or []), 0.0, float("inf"), "stage_costs")

@@ -9,37 +9,52 @@ from mexit_tf.gating.patience_policy import PatiencePolicy
 from mexit_tf.gating.threshold_policy import ThresholdPolicy
 
 
-def policy_outcome(policy: ExitPolicy, outputs, labels, stage_costs) -> dict:
-    """Accuracy, exit histogram and mean cost of `policy` on stored exit outputs."""
+def example_errors(outputs, labels, task: str = "classification") -> np.ndarray:
+    """Per example: 1 if the top class is wrong, 0 if right; or, for regression, the
+    absolute error of the prediction (the mean, for mean + log-variance outputs)."""
+    outputs, labels = np.asarray(outputs), np.asarray(labels).reshape(-1)
+    if task == "regression":
+        return np.abs(outputs[:, 0].astype(np.float64) - labels)
+    return (outputs.argmax(-1) != labels).astype(np.float64)
+
+
+def policy_outcome(policy: ExitPolicy, outputs, labels, stage_costs,
+                   task: str = "classification") -> dict:
+    """Accuracy (or MAE, for regression), exit histogram and mean cost of `policy` on
+    stored exit outputs."""
     exits = policy.select_exits(outputs)
     stacked = np.stack([np.asarray(o) for o in outputs])  # (K, N, C)
-    answers = stacked[exits, np.arange(len(exits))].argmax(-1)
+    errors = example_errors(stacked[exits, np.arange(len(exits))], labels, task)
     cumulative = np.cumsum(stage_costs)
     histogram = np.bincount(exits, minlength=len(outputs)) / len(exits)
-    correct = answers == np.asarray(labels).reshape(-1)
-    return {"accuracy": float(np.mean(correct)),
+    metric = "mae" if task == "regression" else "accuracy"
+    return {metric: float(np.mean(errors)) if task == "regression" else 1 - float(np.mean(errors)),
             "exit_histogram": [round(float(h), 4) for h in histogram],
             "mean_cost": float(np.mean(cumulative[exits])),
-            "exits": exits, "correct": correct}
+            "exits": exits, "errors": errors}
 
 
-def loss_upper_bound(correct, final_correct, sigmas: float) -> float:
-    """Accuracy loss vs the final exit, plus `sigmas` standard errors of that estimate.
+def loss_upper_bound(errors, final_errors, sigmas: float) -> float:
+    """Loss vs the final exit (accuracy, or MAE), plus `sigmas` standard errors of it.
 
-    The loss is the mean of paired differences (final right, policy wrong: +1;
-    the reverse: -1), so its standard error is small when the two mostly agree
-    and large when they disagree often, which is what decides how far a
+    The loss is the mean of paired per-example differences (policy error minus
+    final-exit error), so its standard error is small when the two mostly
+    agree and large when they disagree often, which is what decides how far a
     validation estimate can be trusted on new data.
     """
-    differences = np.asarray(final_correct, np.float64) - np.asarray(correct, np.float64)
+    differences = np.asarray(errors, np.float64) - np.asarray(final_errors, np.float64)
     error = differences.std(ddof=1) / np.sqrt(len(differences)) if len(differences) > 1 else 0.0
     return float(differences.mean() + sigmas * error)
 
 
 def _threshold_grid(policy_class, outputs, size=64):
     """Candidate thresholds: quantiles of the early exits' scores, plus the extremes."""
-    scores = np.concatenate([policy_class.score(softmax(np.asarray(o, np.float64)))
-                             for o in outputs[:-1]])
+    if issubclass(policy_class, ThresholdPolicy):
+        scores = np.concatenate([policy_class.score(softmax(np.asarray(o, np.float64)))
+                                 for o in outputs[:-1]])
+    else:  # regression policies score from raw outputs
+        scores = np.concatenate([policy_class.scores(outputs, index) for index in
+                                 range(policy_class.first_exit, len(outputs) - 1)] or [[0.0]])
     grid = np.quantile(scores, np.linspace(0, 1, size))
     low, high = policy_class.score_range
     high = min(high, float(scores.max()) + 1.0) if np.isinf(high) else high
@@ -47,7 +62,8 @@ def _threshold_grid(policy_class, outputs, size=64):
 
 
 def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss: float = 0.005,
-                     budget: float | None = None, sigmas: float = 1.0) -> tuple[ExitPolicy, dict]:
+                     budget: float | None = None, sigmas: float = 1.0,
+                     task: str = "classification") -> tuple[ExitPolicy, dict]:
     """Calibrates a policy on validation outputs.
 
     With `budget=None`: the cheapest policy (lowest mean cost) whose accuracy
@@ -59,30 +75,37 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
     `budget`: the most accurate policy whose mean cost fits it (for `budget`
     policies: the deepest exit that fits).
 
+    `task="regression"`: the loss is the increase in mean absolute error, and
+    `target_loss` is in target units (e.g. 0.1 counts); policies `agreement`,
+    `std` (exits with predicted variance) or `budget`.
+
     `outputs`: K arrays (N, C), shallowest first; `stage_costs`: K per-stage
     costs (ms or MACs). Returns `(policy, report)`.
     """
     if policy_type not in POLICY_TYPES:
         raise MexitError(f"Unknown policy {policy_type!r}; known: {', '.join(POLICY_TYPES)}.")
-    if target_loss is not None and not 0 <= target_loss < 1:
-        raise MexitError(f"target loss must be a fraction in [0, 1); received {target_loss!r}.")
+    if task not in POLICY_TYPES[policy_type].tasks:
+        raise MexitError(f"Policy {policy_type!r} does not fit a {task} model; use one of "
+                         f"{', '.join(k for k, c in POLICY_TYPES.items() if task in c.tasks)}.")
+    top = 1 if task == "classification" else float("inf")
+    if target_loss is not None and not 0 <= target_loss < top:
+        raise MexitError(f"target loss must be in [0, {top}); received {target_loss!r}.")
     labels = np.asarray(labels).reshape(-1)
     num_exits = len(outputs)
-    final_correct = np.asarray(outputs[-1]).argmax(-1) == labels
-    final_accuracy = float(np.mean(final_correct))
+    final_errors = example_errors(outputs[-1], labels, task)
 
     def better(candidate, best):
         if budget is None:
-            bound = loss_upper_bound(candidate["correct"], final_correct, sigmas)
+            bound = loss_upper_bound(candidate["errors"], final_errors, sigmas)
             feasible = bound <= (target_loss or 0.0) + 1e-12
-            key = (-candidate["mean_cost"], candidate["accuracy"])
+            key = (-candidate["mean_cost"], -candidate["errors"].mean())
         else:
             feasible = candidate["mean_cost"] <= budget
-            key = (candidate["accuracy"], -candidate["mean_cost"])
+            key = (-candidate["errors"].mean(), -candidate["mean_cost"])
         return feasible and (best is None or key > best[0]), key
 
     def consider(policy, best):
-        outcome = policy_outcome(policy, outputs, labels, stage_costs)
+        outcome = policy_outcome(policy, outputs, labels, stage_costs, task)
         is_better, key = better(outcome, best)
         return (key, policy, outcome) if is_better else best
 
@@ -96,14 +119,16 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
     elif policy_type == "patience":
         for patience in range(1, num_exits + 1):
             best = consider(PatiencePolicy(patience, num_exits), best)
-    elif issubclass(policy_class, ThresholdPolicy):
+    else:  # a threshold per exit
+        count = num_exits - 1 - policy_class.first_exit
         grid = _threshold_grid(policy_class, outputs)
+        # The threshold that sends every input on (the safest start).
+        safest = float(grid[-1] if policy_class.higher_is_confident else grid[0])
         for value in grid:  # one shared threshold first ...
-            best = consider(policy_class([float(value)] * (num_exits - 1)), best)
+            best = consider(policy_class([float(value)] * count), best)
         for _ in range(2):  # ... then refine exit by exit
-            for index in range(num_exits - 1):
-                current = list(best[1].thresholds) if best else [float(grid[-1])] * (
-                    num_exits - 1)
+            for index in range(count):
+                current = list(best[1].thresholds) if best else [safest] * count
                 for value in grid:
                     current[index] = float(value)
                     best = consider(policy_class(list(current)), best)
@@ -113,14 +138,17 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
             f"(budget {budget}); relax the target.")
     _, policy, outcome = best
     final_cost = float(np.sum(stage_costs))
+    metric = "mae" if task == "regression" else "accuracy"
+    final_score = float(final_errors.mean()) if task == "regression" else 1 - final_errors.mean()
     report = {
-        "policy": policy.to_dict(), "target_loss": target_loss if budget is None else None,
+        "policy": policy.to_dict(), "task": task,
+        "target_loss": target_loss if budget is None else None,
         "budget": budget, "sigmas": sigmas if budget is None else None,
         "expected_loss_upper_bound": round(
-            loss_upper_bound(outcome["correct"], final_correct, sigmas), 5),
+            loss_upper_bound(outcome["errors"], final_errors, sigmas), 5),
         "calibration_examples": int(len(labels)),
-        "final_exit_accuracy": round(final_accuracy, 5),
-        "expected_accuracy": round(outcome["accuracy"], 5),
+        f"final_exit_{metric}": round(float(final_score), 5),
+        f"expected_{metric}": round(outcome[metric], 5),
         "exit_histogram": outcome["exit_histogram"],
         "expected_mean_cost": round(outcome["mean_cost"], 5),
         "final_exit_cost": round(final_cost, 5),

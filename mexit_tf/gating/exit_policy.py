@@ -33,6 +33,7 @@ class ExitPolicy:
     """
 
     policy_type = None
+    tasks = ("classification",)  # the kinds of model whose outputs it can judge
 
     def should_stop(self, outputs_so_far: list[np.ndarray]) -> bool:
         """True when the newest exit's answer is accepted (batch of one)."""

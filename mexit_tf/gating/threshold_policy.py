@@ -12,6 +12,7 @@ class ThresholdPolicy(ExitPolicy):
 
     score_range = (0.0, 1.0)
     higher_is_confident = True
+    first_exit = 0  # the first exit with a threshold
 
     def __init__(self, thresholds):
         thresholds = list(thresholds) if isinstance(thresholds, np.ndarray) else thresholds

@@ -51,6 +51,9 @@ class MultiExitModel(keras.Model):
             `{"type": "sl_vit", **kwargs}`, or an `ExitHead` instance. Block k
             means "after the k-th encoder block" (1-based, < num_layers).
         num_outputs: classes, or 1 for regression.
+        predict_variance: regression only: every exit outputs `(mean,
+            log-variance)` and trains with `GaussianNLL`, so it can say how
+            sure it is (`VariancePolicy` gates on that).
         final_head: the final exit's head; defaults to `ClassifierHead`.
         final_loss_weight: default loss weight of the final exit in `compile`.
 
@@ -62,16 +65,21 @@ class MultiExitModel(keras.Model):
     """
 
     def __init__(self, backbone, exits, num_outputs, final_head=None, final_loss_weight=2.0,
-                 **kwargs):
+                 predict_variance=False, **kwargs):
         pairs = _normalise_exits(exits, backbone.num_layers)
+        if predict_variance and int(num_outputs) != 1:
+            raise MexitError(f"predict_variance is for regression (num_outputs=1); received "
+                             f"num_outputs={num_outputs!r}.")
+        # What each head emits: the prediction, plus its log-variance if asked.
+        head_outputs = 2 if predict_variance else num_outputs
 
         # === Layers ===
         self.backbone = backbone
-        self.exit_heads = [self._build_head(block, head, backbone, num_outputs)
+        self.exit_heads = [self._build_head(block, head, backbone, head_outputs)
                            for block, head in pairs]
         if final_head is None:
             final_head = ClassifierHead(
-                num_outputs, pooling="token" if backbone.use_class_token else "gap",
+                head_outputs, pooling="token" if backbone.use_class_token else "gap",
                 name=FINAL_EXIT)
 
         # === Functional model ===
@@ -85,6 +93,7 @@ class MultiExitModel(keras.Model):
         self.exit_blocks = [block for block, _ in pairs]
         self.exit_names = [exit_name(block) for block in self.exit_blocks] + [FINAL_EXIT]
         self.num_outputs = int(num_outputs)
+        self.predict_variance = bool(predict_variance)
         self.final_loss_weight = float(final_loss_weight)
         # QAT options once `quantize_aware` has attached fake-quant layers.
         self.quantization = None
@@ -121,7 +130,13 @@ class MultiExitModel(keras.Model):
         A single `loss` or `metrics` list applies to every exit (each exit
         gets its own metric objects); dicts keyed by exit name pass through.
         """
-        if loss is None:
+        # Imported here: mexit_tf.training imports this module.
+        from mexit_tf.training.gaussian_nll import GaussianNLL
+        from mexit_tf.training.predicted_mean_absolute_error import PredictedMeanAbsoluteError
+
+        if loss is None and self.predict_variance:
+            loss = GaussianNLL()
+        elif loss is None:
             loss = ("mse" if self.is_regression
                     else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         if not isinstance(loss, dict):
@@ -129,7 +144,9 @@ class MultiExitModel(keras.Model):
         if loss_weights is None:
             loss_weights = {name: self.final_loss_weight if name == FINAL_EXIT else 1.0
                             for name in loss}
-        if metrics is None:
+        if metrics is None and self.predict_variance:
+            metrics = [PredictedMeanAbsoluteError()]
+        elif metrics is None:
             metrics = ["mae"] if self.is_regression else ["accuracy"]
         if not isinstance(metrics, dict):
             metrics = {name: [_fresh_metric(m) for m in metrics] for name in self.exit_names}
@@ -139,6 +156,8 @@ class MultiExitModel(keras.Model):
     def compile_from_config(self, config):
         # Our compile() takes the saved per-exit dicts as they are, so loading
         # restores the compiled state (Keras skips this for custom compile()).
+        from mexit_tf.training import gaussian_nll, predicted_mean_absolute_error  # noqa: F401
+
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
@@ -184,6 +203,7 @@ class MultiExitModel(keras.Model):
             "num_outputs": self.num_outputs,
             "final_head": keras.saving.serialize_keras_object(self.final_head),
             "final_loss_weight": self.final_loss_weight,
+            "predict_variance": self.predict_variance,
             "quantization": None if self.quantization is None else dict(self.quantization),
         }
 

@@ -4,15 +4,20 @@ import numpy as np
 from mexit_tf.data.array_batches import ArrayBatches
 from mexit_tf.errors import MexitError
 from mexit_tf.models.multi_exit_model import FINAL_EXIT
+from mexit_tf.training.gaussian_nll import GaussianNLL
+from mexit_tf.training.predicted_mean_absolute_error import PredictedMeanAbsoluteError
 from mexit_tf.training.regimes import apply_regime
 from mexit_tf.training.soft_target_crossentropy import SoftTargetCrossentropy
 
 
 def copycat_targets(model, x, soft: bool = False, temperature: float = 1.0,
                     batch_size: int = 256) -> np.ndarray:
-    """The final exit's predictions on `x`: class indices, or softened probabilities."""
+    """The final exit's predictions on `x`: class indices, or softened probabilities;
+    for regression, the predicted values (the means, for exits that predict a variance)."""
     logits = model.predict(ArrayBatches(x, batch_size=batch_size, shuffle=False),
                            verbose=0)[FINAL_EXIT]
+    if model.is_regression:
+        return logits[:, 0].astype("float32")
     if not soft:
         return logits.argmax(-1).astype("int32")
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits / temperature, axis=-1))
@@ -39,7 +44,9 @@ def fit_copycat(model, x, epochs: int = 1, soft: bool = False, temperature: floa
     if not early:
         raise MexitError("This model has no early exits to fine-tune.")
     targets = copycat_targets(model, x, soft, temperature)
-    if model.is_regression:
+    if model.predict_variance:
+        loss = GaussianNLL()
+    elif model.is_regression:
         loss = "mse"
     elif soft:
         loss = SoftTargetCrossentropy(temperature)
@@ -48,7 +55,8 @@ def fit_copycat(model, x, epochs: int = 1, soft: bool = False, temperature: floa
     apply_regime(model, "copycat")
     # Accuracy here means agreement with the teacher's answer.
     metric = "mae" if model.is_regression else ("categorical_accuracy" if soft else "accuracy")
-    metrics = {name: [metric] for name in early}
+    metrics = {name: [PredictedMeanAbsoluteError() if model.predict_variance else metric]
+               for name in early}
     model.compile(optimizer=optimizer, loss={name: loss for name in early},
                   loss_weights={name: 1.0 for name in early}, metrics=metrics,
                   jit_compile=fit_kwargs.pop("jit_compile", "auto"))

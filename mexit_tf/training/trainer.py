@@ -110,8 +110,10 @@ def train_from_config(config: dict, out_dir: str | Path, data: DatasetSplits | N
     train_seconds = time.perf_counter() - started
     metrics = {
         "data": data.describe(),
-        "validation": exit_scores(predict_exits(model, data.x_val), data.y_val),
-        "test": exit_scores(predict_exits(model, data.x_test), data.y_test),
+        "validation": exit_scores(predict_exits(model, data.x_val), data.y_val,
+                                  model.is_regression),
+        "test": exit_scores(predict_exits(model, data.x_test), data.y_test,
+                            model.is_regression),
         "train_seconds": round(train_seconds, 1),
         "config": {key: value for key, value in config.items() if key != "exits"}
         | {"exits": {str(k): v for k, v in config["exits"].items()}},
