@@ -30,7 +30,9 @@ def _provenance(result):
     versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
     machine = result["machine"]
     seed = f"Seed {result['seed']}. " if "seed" in result else ""
-    return (f"Command: `{result['command']}`  \n{seed}Machine: {machine['cpu_count']} CPUs "
+    # Studies record a `note` when a run was not clean (e.g. timed beside other work).
+    note = f"Note: {result['note']}  \n" if result.get("note") else ""
+    return (f"{note}Command: `{result['command']}`  \n{seed}Machine: {machine['cpu_count']} CPUs "
             f"({machine['processor']}, {machine['machine']}, {machine['system']}); {versions}.")
 
 
@@ -57,7 +59,8 @@ def training_run_section(result):
     lines += _table(["exit", "validation", "test"],
                     [(name, f"{result['validation'][name]:.4f}", f"{value:.4f}")
                      for name, value in result["test"].items()])
-    return lines + ["", _provenance(result), ""]
+    # Its note is already in the text above.
+    return lines + ["", _provenance({**result, "note": None}), ""]
 
 
 def staged_section(result):
@@ -219,8 +222,6 @@ def policy_section(result):
              f"by side, medians of {result['runs']} runs; a policy's latency is the mean over "
              "test images of the stages each one ran.", "", "![policy study](policy_study.png)",
              ""]
-    if result.get("note"):
-        lines += [f"Note: {result['note']}", ""]
     final_alone = result["truncated"][max(result["truncated"], key=int)]
     rows = []
     for name, curves in result["bundles"].items():
