@@ -113,8 +113,8 @@ def bare_split(model, exits):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--runs", type=int, default=300, help="per candidate, over all trials")
-    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=2000, help="per candidate, over all trials")
+    parser.add_argument("--trials", type=int, default=20)
     args = parser.parse_args(argv)
     rows = {}
     if args.smoke:

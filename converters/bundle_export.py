@@ -1,10 +1,9 @@
 """Model -> bundle: stages, conversion, parity check, latency, calibration, manifest."""
 
 import datetime
-import os
-import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from converters.cascade import Cascade
@@ -13,7 +12,7 @@ from converters.manifest import FORMAT_VERSION, MANIFEST_NAME, sha256_of, valida
 from converters.stage_builder import build_stage_models
 from converters.tflite_conversion import convert_to_tflite
 from converters.tflite_inspection import multiply_adds
-from mexit_tf.atomic_files import write_json_atomic
+from mexit_tf.atomic_files import write_directory_atomic, write_json_atomic
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import calibrate_policy
 from mexit_tf.models.multi_exit_model import MultiExitModel
@@ -170,29 +169,23 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     x_cal, y_cal = calibration_data
     if len(x_cal) == 0:
         raise MexitError("Calibration data is empty: received 0 examples.")
-    expected = tuple(model.backbone.image_shape)
+    expected = tuple(model.backbone.raw_input_shape)
     if tuple(x_cal.shape[1:]) != expected:
-        raise MexitError(f"Calibration images have shape {tuple(x_cal.shape[1:])}; the model "
+        raise MexitError(f"Calibration inputs have shape {tuple(x_cal.shape[1:])}; the model "
                          f"takes {expected}.")
     if ptq and quantize != "int8":
         raise MexitError(f"--ptq is post-training int8 quantization; it needs --quantize int8 "
                          f"(received {quantize!r}).")
     representative = x_cal[:representative_examples] if ptq else None
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+
+    def write(staging):
         manifest = _write_stages(model, staging, quantize, labels, x_cal, parity_examples,
                                  latency_runs, source, representative)
         write_json_atomic(staging / MANIFEST_NAME, manifest)
-        manifest = calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
-                                    progress, manifest, sigmas)
-        _replace_folder(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return manifest
+        return calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
+                                progress, manifest, sigmas)
+
+    return write_directory_atomic(out_dir, write)
 
 
 def _stage_inputs(stages, images):
@@ -241,11 +234,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         # regression mean and log-variance.
         "output": ("mean_log_variance" if model.predict_variance else
                    "value" if model.is_regression else "logits"),
-        "input": {"name": specs[0]["inputs"][0]["name"], "shape": [1, *backbone.image_shape],
-                  "dtype": "float32", "layout": "NHWC", "value_range": [0.0, 255.0],
-                  "preprocessing": "none: feed raw pixel values; stage 0 computes "
-                                   "x * pixel_scale + pixel_offset",
-                  "pixel_scale": backbone.pixel_scale, "pixel_offset": backbone.pixel_offset},
+        "input": _input_spec(backbone, specs[0]["inputs"][0]["name"]),
         "labels": list(labels or []),
         "quantization": quantize,
         # Where int8 scales came from: "qat" (fake-quant ranges) or "ptq" (calibration images).
@@ -262,12 +251,19 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
     }
 
 
-def _replace_folder(staging: Path, target: Path) -> None:
-    """Moves `staging` to `target`; an existing target is removed only after the move."""
-    if target.exists():
-        retired = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, retired)
-        os.replace(staging, target)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+def _input_spec(backbone, name) -> dict:
+    """What stage 0 takes: raw pixels (NHWC, 0..255) or raw mono samples (-1..1)."""
+    shape = [1, *backbone.raw_input_shape]
+    if backbone.input_kind == "audio":
+        frontend = backbone.frontend
+        return {"name": name, "kind": "audio", "shape": shape, "dtype": "float32",
+                "layout": "samples", "value_range": [-1.0, 1.0],
+                "sample_rate": frontend.sample_rate, "channels": 1,
+                "preprocessing": "none: feed mono samples at sample_rate; stage 0 computes "
+                                 "the log-mel spectrogram (frontend below)",
+                "frontend": keras.saving.serialize_keras_object(frontend)["config"]}
+    return {"name": name, "kind": "image", "shape": shape, "dtype": "float32", "layout": "NHWC",
+            "value_range": [0.0, 255.0],
+            "preprocessing": "none: feed raw pixel values; stage 0 computes "
+                             "x * pixel_scale + pixel_offset",
+            "pixel_scale": backbone.pixel_scale, "pixel_offset": backbone.pixel_offset}

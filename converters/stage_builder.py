@@ -9,7 +9,8 @@ from mexit_tf.models.multi_exit_model import FINAL_EXIT, MultiExitModel
 def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
     """One Keras model per exit, batch 1, outputs `(logits, hidden)` (`(logits,)` last).
 
-    Stage 0 takes raw pixels and runs the stem (rescaling, patch embedding),
+    Stage 0 takes raw pixels (or samples) and runs the stem (rescaling or
+    frontend, patch embedding),
     the blocks up to exit 1 and exit 1's head. Stage k takes the hidden tokens
     of stage k-1 and runs the blocks up to exit k+1 and its head. Running the
     stages in turn does the work of the plain model once, never twice.
@@ -23,7 +24,8 @@ def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
     stages = []
     for index, name in enumerate(model.exit_names):
         if index == 0:
-            inputs = keras.Input(backbone.image_shape, batch_size=1, name="image")
+            inputs = keras.Input(backbone.raw_input_shape, batch_size=1,
+                                 name="image" if backbone.input_kind == "image" else "waveform")
             hidden = backbone.patch_embedding(backbone.rescaling(inputs))
         else:
             inputs = keras.Input(token_shape, batch_size=1, name="hidden_in")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,3 +36,29 @@ def save_model_atomic(model, path: str | Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_directory_atomic(target: str | Path, write):
+    """Calls `write(staging)` on a fresh folder beside `target`, then moves it into place.
+
+    Returns what `write` returns. If `write` fails, `target` is untouched and the
+    staging folder removed; an existing `target` is removed only after the move.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        result = write(staging)
+        if target.exists():
+            retired = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, retired)
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result

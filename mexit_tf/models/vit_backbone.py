@@ -19,6 +19,11 @@ class ViTBackbone(keras.Model):
     live inside the model so an exported stage 0 takes camera values as is.
     Set `pixel_scale=1.0` for inputs that are already scaled.
 
+    Other signals enter through a `frontend` layer in place of the rescaling,
+    e.g. `LogMelSpectrogram` for audio: the model then takes raw samples
+    `(batch, num_samples)` and `image_shape` is what the frontend emits (a
+    spectrogram `(frames, mels, 1)`, usually with a non-square patch grid).
+
     Args:
         image_shape: `(height, width, channels)`.
         patch_size: int or `(ph, pw)`; must divide the image size.
@@ -27,6 +32,9 @@ class ViTBackbone(keras.Model):
         layer_norm_epsilon: LayerNorm epsilon.
         use_class_token: prepend a class token.
         pixel_scale, pixel_offset: `x * scale + offset` applied to raw input.
+        frontend: a layer with `raw_input_shape` (e.g. `LogMelSpectrogram`)
+            that maps raw input to the patch embedding's input; replaces
+            the pixel rescaling. `image_shape` may then be left out.
 
     Example:
     >>> backbone = ViTBackbone.from_preset("XS/4", image_shape=(28, 28, 1))
@@ -34,9 +42,21 @@ class ViTBackbone(keras.Model):
     [1, 2, 3]
     """
 
-    def __init__(self, image_shape, patch_size, hidden_dim, num_layers, num_heads, mlp_dim,
-                 dropout_rate=0.0, attention_dropout=0.0, layer_norm_epsilon=1e-6,
-                 use_class_token=True, pixel_scale=1 / 255.0, pixel_offset=0.0, **kwargs):
+    def __init__(self, image_shape=None, patch_size=16, hidden_dim=192, num_layers=12,
+                 num_heads=3, mlp_dim=768, dropout_rate=0.0, attention_dropout=0.0,
+                 layer_norm_epsilon=1e-6, use_class_token=True, pixel_scale=1 / 255.0,
+                 pixel_offset=0.0, frontend=None, **kwargs):
+        if isinstance(frontend, dict):
+            frontend = keras.saving.deserialize_keras_object(frontend)
+        if frontend is not None:
+            raw_input_shape = tuple(frontend.raw_input_shape)
+            emitted = tuple(frontend.compute_output_shape((None, *raw_input_shape))[1:])
+            if image_shape is not None and tuple(image_shape) != emitted:
+                raise MexitError(f"The frontend emits {emitted}; received image_shape "
+                                 f"{tuple(image_shape)}. Leave image_shape out.")
+            image_shape = emitted
+        elif image_shape is None:
+            raise MexitError("image_shape is required unless a frontend gives it.")
         image_shape = tuple(int(s) for s in image_shape)
         patch = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
         if len(image_shape) != 3:
@@ -50,7 +70,10 @@ class ViTBackbone(keras.Model):
             raise MexitError(f"num_layers must be >= 1; received {num_layers}.")
 
         # === Layers ===
-        self.rescaling = keras.layers.Rescaling(pixel_scale, pixel_offset, name="rescaling")
+        # The attribute keeps its name for images, so models saved before
+        # frontends existed load as they are.
+        self.rescaling = frontend or keras.layers.Rescaling(pixel_scale, pixel_offset,
+                                                            name="rescaling")
         self.patch_embedding = PatchEmbedding(image_shape, patch, hidden_dim, use_class_token,
                                               name="patch_embedding")
         self.encoder_blocks = [
@@ -62,7 +85,10 @@ class ViTBackbone(keras.Model):
                                                           name="final_norm")
 
         # === Functional model ===
-        images = keras.Input(shape=image_shape, name="images")
+        self.input_kind = "image" if frontend is None else "audio"
+        self.raw_input_shape = image_shape if frontend is None else raw_input_shape
+        images = keras.Input(shape=self.raw_input_shape,
+                             name="images" if frontend is None else "waveform")
         tokens = self.patch_embedding(self.rescaling(images))
         block_outputs = {}
         for index, block in enumerate(self.encoder_blocks, start=1):
@@ -84,6 +110,7 @@ class ViTBackbone(keras.Model):
         self.use_class_token = bool(use_class_token)
         self.pixel_scale = float(pixel_scale)
         self.pixel_offset = float(pixel_offset)
+        self.frontend = frontend
         self.grid_shape = self.patch_embedding.grid_shape
 
     @classmethod
@@ -95,7 +122,7 @@ class ViTBackbone(keras.Model):
         a keras-hub backbone and use `mexit_tf.from_keras_hub`.
         """
         config = decode_variant(name)
-        if image_shape is None:
+        if image_shape is None and kwargs.get("frontend") is None:
             image_shape = (224, 224, 3) if config["patch_size"] >= 16 else (32, 32, 3)
         return cls(image_shape=image_shape, **{**config, **kwargs})
 
@@ -109,6 +136,8 @@ class ViTBackbone(keras.Model):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "use_class_token": self.use_class_token,
             "pixel_scale": self.pixel_scale, "pixel_offset": self.pixel_offset,
+            "frontend": (None if self.frontend is None
+                         else keras.saving.serialize_keras_object(self.frontend)),
         }
 
     @classmethod
