@@ -69,9 +69,16 @@ def run_call(stage, x):
     return lambda: stage.run(x)
 
 
-def save_result(name: str, result: dict, command: str, seed: int = 0) -> Path:
-    """Writes `results/{name}.json` with what reproduces it: command, seed, versions, machine."""
+def add_note_argument(parser) -> None:
+    parser.add_argument("--note", default="", help="saved with the result and shown in the "
+                        "report, e.g. when the run shared the machine with other work")
+
+
+def save_result(name: str, result: dict, command: str, seed: int = 0, note: str = "") -> Path:
+    """Writes `results/{name}.json` with what reproduces it: command, seed, versions, machine,
+    and a `note` on how clean the run was (the report prints it)."""
     path = RESULTS / f"{name}.json"
     write_json_atomic(path, {"benchmark": name, **result, "command": command, "seed": seed,
+                             **({"note": note} if note else {}),
                              "versions": library_versions(), "machine": machine_description()})
     return path

@@ -11,6 +11,7 @@ exit-head study share the backbone trained alone).
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -102,3 +103,24 @@ def train_cached(name: str, build, data, recipe: dict, work: Path | None):
 
 def accuracy(logits, labels) -> float:
     return round(float(np.mean(np.asarray(logits).argmax(-1) == np.asarray(labels))), 4)
+
+
+def study_arguments(parser) -> None:
+    """The options every study takes: budget, latency runs, model cache, smoke, note."""
+    from _common import add_note_argument
+
+    parser.add_argument("--train-images", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=300, help="latency runs per candidate")
+    parser.add_argument("--work", default="runs/study", help="cache of trained models")
+    parser.add_argument("--smoke", action="store_true")
+    add_note_argument(parser)
+
+
+def study_setup(args) -> SimpleNamespace:
+    """recipe, data, work (cache folder or None), runs, num_layers, num_classes of a study."""
+    data = study_data(args.train_images, args.smoke)
+    return SimpleNamespace(
+        recipe=study_recipe(args.train_images, args.epochs, args.smoke), data=data,
+        work=None if args.smoke else Path(args.work), runs=5 if args.smoke else args.runs,
+        num_layers=study_backbone(args.smoke).num_layers, num_classes=len(data.class_names))

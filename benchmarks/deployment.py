@@ -20,7 +20,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved_medians, run_call, save_result, smoke_model_and_data  # noqa: E402
+from _common import (  # noqa: E402
+    add_note_argument,
+    interleaved_medians,
+    run_call,
+    save_result,
+    smoke_model_and_data,
+)
 
 from converters.bundle_export import calibrate_bundle, export_bundle, load_multi_exit_model  # noqa: E402
 from converters.cascade import Cascade  # noqa: E402
@@ -35,6 +41,7 @@ def main(argv=None):
     parser.add_argument("--qat-model", help="QAT .keras file for the int8 bundle (else PTQ)")
     parser.add_argument("--runs", type=int, default=300, help="latency runs per stage")
     parser.add_argument("--smoke", action="store_true")
+    add_note_argument(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         model, data = smoke_model_and_data()
@@ -77,7 +84,7 @@ def main(argv=None):
         command = f"python benchmarks/deployment.py --model {args.model}"
         if args.qat_model:
             command += f" --qat-model {args.qat_model}"
-        save_result("deployment", result, command)
+        save_result("deployment", result, command, note=args.note)
     return result
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
+from _common import add_note_argument, interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
 
 from converters.bundle_export import export_bundle, load_multi_exit_model  # noqa: E402
 from converters.cascade import Cascade  # noqa: E402
@@ -39,6 +39,7 @@ def main(argv=None):
     parser.add_argument("--target-loss", type=float, default=0.5, help="points")
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--smoke", action="store_true")
+    add_note_argument(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         model, data = smoke_model_and_data()
@@ -107,7 +108,8 @@ def main(argv=None):
                                           chosen)}
     if not args.smoke:
         save_result("dynamic_inference", result,
-                    f"python benchmarks/dynamic_inference.py --model {args.model}")
+                    f"python benchmarks/dynamic_inference.py --model {args.model}",
+                    note=args.note)
     return result
 
 

@@ -32,7 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import interleaved_medians, run_call, save_result  # noqa: E402
-from _study import accuracy, study_backbone, study_data, study_recipe, train_cached  # noqa: E402
+from _study import (  # noqa: E402
+    accuracy,
+    study_arguments,
+    study_backbone,
+    study_setup,
+    train_cached,
+)
 
 from converters.litert_stage import LiteRTStage  # noqa: E402
 from converters.stage_builder import build_stage_models  # noqa: E402
@@ -50,22 +56,15 @@ REGIMES = ("end_to_end", "classifier_wise", "copycat")
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train-images", type=int, default=20000)
-    parser.add_argument("--epochs", type=int, default=2)
+    study_arguments(parser)
     parser.add_argument("--heads", nargs="+", choices=HEADS,
                         help="default: all eight (smoke: mlp_ee vit_ee sl_vit)")
-    parser.add_argument("--runs", type=int, default=300, help="latency runs per candidate")
-    parser.add_argument("--work", default="runs/study", help="cache of trained models")
-    parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    recipe = study_recipe(args.train_images, args.epochs, args.smoke)
-    data = study_data(args.train_images, args.smoke)
-    work = None if args.smoke else Path(args.work)
-    runs = 5 if args.smoke else args.runs
-    num_layers = study_backbone(args.smoke).num_layers
+    study = study_setup(args)
+    recipe, data, work, runs = study.recipe, study.data, study.work, study.runs
+    num_layers, num_classes = study.num_layers, study.num_classes
     depths = (1, 2, 3) if args.smoke else (1, 3, 5)
-    num_classes = len(data.class_names)
     heads = args.heads or (("mlp_ee", "vit_ee", "sl_vit") if args.smoke else HEADS)
 
     # The backbone trained alone: base of the classifier-wise and copycat heads.
@@ -125,7 +124,8 @@ def main(argv=None):
         "wall_seconds": round(time.perf_counter() - started, 1)}
     if not args.smoke:
         save_result("exit_heads", result, "python benchmarks/exit_heads.py --train-images "
-                    f"{args.train_images} --epochs {args.epochs}", recipe["seed"])
+                    f"{args.train_images} --epochs {args.epochs}", recipe["seed"],
+                    note=args.note)
     print(result["claims"])
     return result
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
+from _common import add_note_argument, interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
 
 from converters.bundle_export import export_bundle, load_multi_exit_model  # noqa: E402
 from converters.cascade import Cascade  # noqa: E402
@@ -51,6 +51,7 @@ def main(argv=None):
     parser.add_argument("--target-loss", type=float, default=0.5, help="points")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--smoke", action="store_true")
+    add_note_argument(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         model, data = smoke_model_and_data()
@@ -92,7 +93,7 @@ def main(argv=None):
     if not args.smoke:
         save_result("int8_quantization", result,
                     f"python benchmarks/int8_quantization.py --model {args.model} "
-                    f"--qat-model {args.qat_model}")
+                    f"--qat-model {args.qat_model}", note=args.note)
     print(result)
     return result
 

@@ -27,7 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import interleaved_medians, run_call, save_result  # noqa: E402
-from _study import accuracy, cached_model, study_backbone, study_data, study_recipe, train_cached  # noqa: E402
+from _study import (  # noqa: E402
+    accuracy,
+    cached_model,
+    study_arguments,
+    study_backbone,
+    study_setup,
+    train_cached,
+)
 
 from converters.bundle_export import export_bundle  # noqa: E402
 from converters.cascade import Cascade  # noqa: E402
@@ -45,20 +52,13 @@ TARGETS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)  # accuracy-loss targets, po
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train-images", type=int, default=20000)
-    parser.add_argument("--epochs", type=int, default=2)
+    study_arguments(parser)
     parser.add_argument("--qat-epochs", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=300, help="latency runs per candidate")
-    parser.add_argument("--work", default="runs/study", help="cache of trained models")
-    parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    recipe = study_recipe(args.train_images, args.epochs, args.smoke)
-    data = study_data(args.train_images, args.smoke)
-    work = None if args.smoke else Path(args.work)
-    runs = 5 if args.smoke else args.runs
-    num_layers = study_backbone(args.smoke).num_layers
-    num_classes = len(data.class_names)
+    study = study_setup(args)
+    recipe, data, work, runs = study.recipe, study.data, study.work, study.runs
+    num_layers, num_classes = study.num_layers, study.num_classes
 
     model, fit_seconds = train_cached(
         "every_block_mlp_ee",
@@ -108,7 +108,7 @@ def main(argv=None):
     if not args.smoke:
         save_result("policy_study", result, "python benchmarks/policy_study.py --train-images "
                     f"{args.train_images} --epochs {args.epochs} --qat-epochs {args.qat_epochs}",
-                    recipe["seed"])
+                    recipe["seed"], note=args.note)
     print(result["versus_smaller_models"])
     return result
 

@@ -273,6 +273,42 @@ def deployment_section(result):
     return lines + ["", _provenance(result), ""]
 
 
+def audio_section(result):
+    data, accuracy = result["data"], result["accuracy"]
+    clips = data["clips"]
+    lines = ["## Audio: spoken digits, per-exit accuracy, copycat vs plain", "",
+             f"Data: {data['synthetic']} ({clips['train']} train / {clips['validation']} "
+             f"validation / {clips['test']} test clips), and {data['real']}, which is ten "
+             "clips: read that column as a sanity check (0.1 = one clip). Clips "
+             f"{data['num_samples']} samples at {data['sample_rate']} Hz; stage 0 computes a "
+             f"{data['spectrogram'][0]}x{data['spectrogram'][1]} log-mel spectrogram, cut into "
+             f"a {data['grid'][0]}x{data['grid'][1]} patch grid. XS backbone (6 blocks, w128), "
+             "an `sl_vit` exit after every block. *End to end*: all trained together, "
+             f"{result['epochs']} epochs; *plain*: backbone trained alone ({result['epochs']} "
+             f"epochs), frozen, exits trained on labels ({result['head_epochs']} epochs); "
+             "*copycat*: same frozen backbone, exits trained on the final exit's answers "
+             f"({result['head_epochs']} epochs).", ""]
+    names = list(accuracy["test"]["end_to_end"])
+    rows = []
+    for name in names:
+        row = [name]
+        for split in ("test", "real"):
+            row += [accuracy[split][regime][name] for regime in ("end_to_end", "plain", "copycat")]
+        rows.append(row + [result["stage_ms"].get(name, "")])
+    lines += _table(["exit", "test: end to end", "test: plain", "test: copycat",
+                     "real: end to end", "real: plain", "real: copycat", "stage ms"], rows)
+    lines += ["", f"Bundle of the end-to-end model (float32), policy `{result['policy']['type']}` "
+              f"calibrated on validation for <= {result['target_loss_points']} points loss:", ""]
+    lines += _table(["split", "policy accuracy", "final exit accuracy", "mean ms",
+                     "all stages ms", "speed-up vs all stages", "exit histogram"],
+                    [(split, r["policy_accuracy"], r["exit_accuracy"]["final"],
+                      r["mean_latency_ms"], r["all_stages_latency_ms"],
+                      r["speedup_vs_all_stages"],
+                      " / ".join(f"{v:.2f}" for v in r["exit_histogram"].values()))
+                     for split, r in result["cascade"].items()])
+    return lines + ["", _provenance(result), ""]
+
+
 def record_training(metrics_path, command, note):
     metrics = json.loads(Path(metrics_path).read_text())
     result = {key: metrics[key] for key in ("data", "validation", "test", "train_seconds",
@@ -321,7 +357,8 @@ def main(argv=None):
                          ("int8_quantization", int8_section),
                          ("deployment", deployment_section),
                          ("exit_heads", exit_heads_section),
-                         ("policy_study", policy_section)):
+                         ("policy_study", policy_section),
+                         ("audio_exits", audio_section)):
         result = _load(name, args.results)
         if result:
             sections += render(result)

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from _common import interleaved_medians, save_result  # noqa: E402
+from _common import add_note_argument, interleaved_medians, save_result  # noqa: E402
 
 import mexit_tf  # noqa: E402
 from converters.litert_stage import LiteRTStage  # noqa: E402
@@ -115,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--runs", type=int, default=2000, help="per candidate, over all trials")
     parser.add_argument("--trials", type=int, default=20)
+    add_note_argument(parser)
     args = parser.parse_args(argv)
     rows = {}
     if args.smoke:
@@ -128,7 +129,8 @@ def main(argv=None):
                                                         f" --runs {args.runs} --trials {args.trials}")  # noqa: E501
     if not args.smoke:
         save_result("staged_overhead", {"runs": args.runs, "trials": args.trials, "threads": 1,
-                                        "quantization": "float32", "rows": rows}, command)
+                                        "quantization": "float32", "rows": rows}, command,
+                    note=args.note)
     print(rows)
     return rows
 

@@ -226,6 +226,8 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         spec["cost"]["latency_ms"] = round(runner.median_latency_ms(x, runs=latency_runs), 5)
         x = runner.run(x)[0].get("hidden")
     backbone = model.backbone
+    hidden_shapes = [output["shape"] for spec in specs for output in spec["outputs"]
+                     if output["role"] == "hidden"]
     return {
         "format_version": FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -240,8 +242,10 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         # Where int8 scales came from: "qat" (fake-quant ranges) or "ptq" (calibration images).
         "int8_ranges": (None if quantize != "int8" else
                         "ptq" if representative is not None else "qat"),
-        "hidden": {"dtype": "float32",
-                   "shape": [1, backbone.patch_embedding.num_tokens, backbone.hidden_dim]},
+        # What stages hand on: ViT tokens (the same shape throughout) or CNN
+        # feature maps (one shape per cut); each stage's inputs say it too.
+        "hidden": {"dtype": "float32", "shape": hidden_shapes[0],
+                   "shapes": hidden_shapes},
         "stages": specs,
         # A placeholder until calibration: every input runs to the final exit.
         "policy": {"type": "budget", "budget": 1e9, "stage_costs": [1.0] * len(specs)},
@@ -262,8 +266,11 @@ def _input_spec(backbone, name) -> dict:
                 "preprocessing": "none: feed mono samples at sample_rate; stage 0 computes "
                                  "the log-mel spectrogram (frontend below)",
                 "frontend": keras.saving.serialize_keras_object(frontend)["config"]}
-    return {"name": name, "kind": "image", "shape": shape, "dtype": "float32", "layout": "NHWC",
-            "value_range": [0.0, 255.0],
-            "preprocessing": "none: feed raw pixel values; stage 0 computes "
-                             "x * pixel_scale + pixel_offset",
+    spec = {"name": name, "kind": "image", "shape": shape, "dtype": "float32", "layout": "NHWC",
+            "value_range": [0.0, 255.0]}
+    if not hasattr(backbone, "pixel_scale"):  # a CNN: its own layers scale the pixels
+        return {**spec, "preprocessing": "none: feed raw pixel values; stage 0 holds the "
+                                         "CNN's own preprocessing layers"}
+    return {**spec, "preprocessing": "none: feed raw pixel values; stage 0 computes "
+                                     "x * pixel_scale + pixel_offset",
             "pixel_scale": backbone.pixel_scale, "pixel_offset": backbone.pixel_offset}

@@ -3,6 +3,7 @@
 import keras
 
 from mexit_tf.errors import MexitError
+from mexit_tf.models.cnn_backbone import CNNBackbone
 from mexit_tf.models.multi_exit_model import FINAL_EXIT, MultiExitModel
 
 
@@ -18,6 +19,8 @@ def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
     if not isinstance(model, MultiExitModel):
         raise MexitError(f"Expected a mexit_tf MultiExitModel; received {type(model).__name__}.")
     backbone = model.backbone
+    if isinstance(backbone, CNNBackbone):
+        return _cnn_stages(model)
     bounds = [0, *model.exit_blocks, backbone.num_layers]
     heads = [*model.exit_heads, model.final_head]
     token_shape = (backbone.patch_embedding.num_tokens, backbone.hidden_dim)
@@ -36,5 +39,32 @@ def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
             outputs = (heads[index](backbone.final_norm(hidden)),)
         else:
             outputs = (heads[index](hidden), hidden)
+        stages.append(keras.Model(inputs, outputs, name=f"stage_{index}_{name}"))
+    return stages
+
+
+def _cnn_stages(model: MultiExitModel) -> list[keras.Model]:
+    """Stages of a CNN cut at the exits' layers; a stage hands on its feature map.
+
+    The CNN's own graph is reused from one cut to the next (`keras.Model` on
+    its intermediate tensors), so the stages share its layers and weights.
+    """
+    backbone = model.backbone
+    heads = [*model.exit_heads, model.final_head]
+    # Cut numbers of the exits, then the final feature map (the last one).
+    points = [*(block - 1 for block in model.exit_blocks), len(backbone.feature_maps) - 1]
+    maps = backbone.feature_maps
+    stages = []
+    for index, (point, name) in enumerate(zip(points, model.exit_names, strict=True)):
+        if index == 0:
+            inputs = keras.Input(backbone.raw_input_shape, batch_size=1, name="image")
+            segment = keras.Model(backbone.cnn.inputs[0], maps[point])
+        else:
+            start = maps[points[index - 1]]
+            inputs = keras.Input(tuple(start.shape[1:]), batch_size=1, name="hidden_in")
+            segment = keras.Model(start, maps[point])
+        hidden = segment(inputs)
+        logits = heads[index](backbone.to_tokens[point](hidden))
+        outputs = (logits,) if name == FINAL_EXIT else (logits, hidden)
         stages.append(keras.Model(inputs, outputs, name=f"stage_{index}_{name}"))
     return stages

@@ -28,17 +28,18 @@ from mexit_tf.layers import (
     ClassifierHead,
     EncoderBlock,
     ExitHead,
+    LogMelSpectrogram,
     MultiHeadSelfAttention,
     PatchEmbedding,
     get_exit_head,
 )
-from mexit_tf.models import MultiExitModel, ViTBackbone, from_keras_hub
+from mexit_tf.models import CNNBackbone, MultiExitModel, ViTBackbone, from_keras_hub
 from mexit_tf.quantization import quantize_aware
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "EXIT_HEADS", "ClassifierHead", "EncoderBlock", "ExitHead", "MexitError", "MultiExitModel",
-    "MultiHeadSelfAttention", "PatchEmbedding", "ViTBackbone", "from_keras_hub", "get_exit_head",
-    "quantize_aware",
+    "EXIT_HEADS", "CNNBackbone", "ClassifierHead", "EncoderBlock", "ExitHead",
+    "LogMelSpectrogram", "MexitError", "MultiExitModel", "MultiHeadSelfAttention",
+    "PatchEmbedding", "ViTBackbone", "from_keras_hub", "get_exit_head", "quantize_aware",
 ]

@@ -44,12 +44,12 @@ def test_int8_quantization_smoke():
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory):
-    """The three study scripts run once at smoke size, saved as the report reads them."""
+    """The study scripts run once at smoke size, saved as the report reads them."""
     from mexit_tf.versions import library_versions, machine_description
 
     folder = tmp_path_factory.mktemp("results")
     results = {}
-    for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference"):
+    for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference", "audio_exits"):
         results[name] = _load(name).main(["--smoke"])
         record = {"benchmark": name, **results[name], "command": f"{name} --smoke", "seed": 0,
                   "versions": library_versions(), "machine": machine_description()}
@@ -108,12 +108,24 @@ def test_deployment_smoke(smoke_results):
         assert len(row["stage_ms_1_thread"]) == len(row["stage_ms_2_thread"]) == 3
 
 
+def test_audio_exits_smoke(smoke_results):
+    result = smoke_results[1]["audio_exits"]
+    assert result["data"]["grid"] == [8, 5] and result["data"]["clips"]["real"] == 10
+    for split in ("validation", "test", "real"):
+        assert set(result["accuracy"][split]) == {"end_to_end", "plain", "copycat"}
+        # plain and copycat share the backbone and final exit; only the early exits differ
+        shared = result["accuracy"][split]
+        assert shared["plain"]["final"] == shared["copycat"]["final"]
+    for report in result["cascade"].values():
+        assert abs(sum(report["exit_histogram"].values()) - 1) < 1e-6
+
+
 def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
     folder, _ = smoke_results
     _load("report").main(["--results", str(folder), "--docs", str(tmp_path)])
     page = (tmp_path / "benchmarks.md").read_text()
     for heading in ("## Exit-head study", "## Policy study", "## Deployment",
-                    "## Dynamic inference"):
+                    "## Dynamic inference", "## Audio"):
         assert heading in page
     assert "Seed 0." in page
     for plot in ("exit_heads.png", "policy_study.png", "dynamic_inference_float32.png"):
@@ -125,7 +137,7 @@ def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
 def test_every_benchmark_script_is_covered(script):
     assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
                       "int8_quantization", "deployment", "exit_heads", "policy_study",
-                      "report"}
+                      "audio_exits", "report"}
 
 
 def test_readme_figures_link_to_sections_that_exist():

@@ -36,6 +36,17 @@ def test_classifier_wise_leaves_backbone_untouched():
                                                      strict=True))
 
 
+def test_a_second_regime_on_a_shared_backbone_still_freezes_it():
+    first = _model()
+    apply_regime(first, "classifier_wise")
+    second = mexit_tf.MultiExitModel(first.backbone, exits={1: "cnn_add"}, num_outputs=3,
+                                     final_head=first.final_head)
+    apply_regime(second, "copycat")
+    frozen = {id(w) for w in first.backbone.weights}
+    assert not frozen & {id(w) for w in second.trainable_weights}
+    assert second.trainable_weights  # the new exit head trains
+
+
 def test_layer_wise_phases_train_only_their_segment():
     model = _model()
     phases = layer_wise_phases(model)

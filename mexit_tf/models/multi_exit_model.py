@@ -46,7 +46,8 @@ class MultiExitModel(keras.Model):
     exit, and per-exit accuracy or MAE.
 
     Args:
-        backbone: a `ViTBackbone`.
+        backbone: a `ViTBackbone`, or a `CNNBackbone` (a Keras CNN cut at
+            named layers; exits then go by cut number or layer name).
         exits: `{block: head}`; a head is a short name (`"sl_vit"`), a dict
             `{"type": "sl_vit", **kwargs}`, or an `ExitHead` instance. Block k
             means "after the k-th encoder block" (1-based, < num_layers).
@@ -66,6 +67,9 @@ class MultiExitModel(keras.Model):
 
     def __init__(self, backbone, exits, num_outputs, final_head=None, final_loss_weight=2.0,
                  predict_variance=False, **kwargs):
+        if hasattr(backbone, "cut_number"):  # a CNNBackbone also takes exits by layer name
+            exits = [(backbone.cut_number(block) if isinstance(block, str) else block, head)
+                     for block, head in (exits.items() if isinstance(exits, dict) else exits)]
         pairs = _normalise_exits(exits, backbone.num_layers)
         if predict_variance and int(num_outputs) != 1:
             raise MexitError(f"predict_variance is for regression (num_outputs=1); received "
@@ -100,14 +104,15 @@ class MultiExitModel(keras.Model):
 
     @staticmethod
     def _build_head(block, head, backbone, num_outputs):
-        defaults = dict(grid_shape=backbone.grid_shape, class_token=backbone.use_class_token,
+        defaults = dict(grid_shape=backbone.grid_shape_at(block),
+                        class_token=backbone.use_class_token,
                         layer_norm_epsilon=backbone.layer_norm_epsilon, name=exit_name(block))
         if isinstance(head, str):
             head = {"type": head}
         if isinstance(head, dict):
             options = dict(head)
             name = options.pop("type", None)
-            if name == "vit_ee":
+            if name == "vit_ee" and hasattr(backbone, "num_heads"):
                 defaults.update(num_heads=backbone.num_heads, mlp_dim=backbone.mlp_dim)
             return get_exit_head(name, num_outputs, **{**defaults, **options})
         if not isinstance(head, ExitHead):

@@ -113,6 +113,10 @@ class ViTBackbone(keras.Model):
         self.frontend = frontend
         self.grid_shape = self.patch_embedding.grid_shape
 
+    def grid_shape_at(self, block: int) -> tuple[int, int]:
+        """The patch grid after `block`: the same after every block of a ViT."""
+        return self.grid_shape
+
     @classmethod
     def from_preset(cls, name: str, image_shape=None, **kwargs) -> "ViTBackbone":
         """Randomly initialised backbone of a named size, e.g. `"Ti/16"` or `"XS/4"`.

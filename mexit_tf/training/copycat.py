@@ -32,6 +32,7 @@ def fit_copycat(model, x, epochs: int = 1, soft: bool = False, temperature: floa
     final exit's predictions for `x` (hard labels by default, or soft targets
     at `temperature`). `x` needs no labels, so unlabelled images work.
     `validation=(x_val, y_val)` reports per-exit accuracy on true labels.
+    `jit_compile` and `run_eagerly` go to `compile`; other keyword arguments to `fit`.
 
     Example:
     >>> fit_copycat(model, unlabelled_images, epochs=2)
@@ -59,7 +60,8 @@ def fit_copycat(model, x, epochs: int = 1, soft: bool = False, temperature: floa
                for name in early}
     model.compile(optimizer=optimizer, loss={name: loss for name in early},
                   loss_weights={name: 1.0 for name in early}, metrics=metrics,
-                  jit_compile=fit_kwargs.pop("jit_compile", "auto"))
+                  jit_compile=fit_kwargs.pop("jit_compile", "auto"),
+                  run_eagerly=fit_kwargs.pop("run_eagerly", False))
     batches = ArrayBatches(x, {name: targets for name in early}, batch_size,
                            augmentation=augmentation)
     validation_data = None

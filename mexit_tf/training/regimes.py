@@ -39,6 +39,10 @@ def layer_wise_phases(model) -> list[dict]:
     last.
     """
     backbone = model.backbone
+    if not hasattr(backbone, "encoder_blocks"):
+        raise MexitError(f"Layer-wise training splits a ViT into its encoder blocks; this "
+                         f"model's backbone is a {type(backbone).__name__}. Train it end to "
+                         "end, classifier-wise or with copycat.")
     bounds = [0, *model.exit_blocks, backbone.num_layers]
     heads = [*model.exit_heads, model.final_head]
     phases = []
@@ -84,3 +88,8 @@ def _unfreeze(model) -> None:
     model.trainable = True
     for layer in model.layers:
         layer.trainable = True
+    # The backbone's blocks are the model's own layers, so the loop above
+    # unfreezes them without the backbone knowing; Keras skips setting a
+    # `trainable` that has not changed, so say it first, or freezing the
+    # backbone again (another regime, another model sharing it) does nothing.
+    model.backbone.trainable = True
