@@ -309,6 +309,32 @@ def audio_section(result):
     return lines + ["", _provenance(result), ""]
 
 
+def counting_section(result):
+    mae = result["mae"]
+    lines = ["## Counting (regression): per-exit MAE, copycat vs plain", "",
+             f"Data: {result['data']} ({result['canvases']['train']} train / "
+             f"{result['canvases']['validation']} validation / {result['canvases']['test']} "
+             "test canvases of 64x64, target = number of items). XS backbone (6 blocks, w128, "
+             "8x8 patches), an `sl_vit` exit after every block, one linear output, MSE loss. "
+             f"*End to end* {result['epochs']} epochs; *plain* and *copycat* train the early "
+             f"exits ({result['head_epochs']} epochs) on one frozen backbone trained alone "
+             f"({result['epochs']} epochs), on the labels or on the final exit's values. "
+             "Lower is better.", ""]
+    rows = [[name] + [mae[split][regime][name] for split in ("validation", "test")
+                      for regime in ("end_to_end", "plain", "copycat")]
+            + [result["stage_ms"].get(name, "")] for name in mae["test"]["end_to_end"]]
+    lines += _table(["exit", "val: end to end", "val: plain", "val: copycat", "test: end to end",
+                     "test: plain", "test: copycat", "stage ms"], rows)
+    cascade = result["cascade_test"]
+    lines += ["", f"Bundle of the end-to-end model (float32), policy `{result['policy']['type']}` "
+              f"calibrated on validation for an MAE increase <= {result['target_mae_increase']}: "
+              f"test MAE {cascade['policy_mae']} (final exit {cascade['exit_mae']['final']}), "
+              f"mean {cascade['mean_latency_ms']} ms vs {cascade['all_stages_latency_ms']} ms for "
+              f"all stages ({cascade['speedup_vs_all_stages']}x); exits taken "
+              + " / ".join(f"{v:.2f}" for v in cascade["exit_histogram"].values()) + ".", ""]
+    return lines + [_provenance(result), ""]
+
+
 def record_training(metrics_path, command, note):
     metrics = json.loads(Path(metrics_path).read_text())
     result = {key: metrics[key] for key in ("data", "validation", "test", "train_seconds",
@@ -358,7 +384,8 @@ def main(argv=None):
                          ("deployment", deployment_section),
                          ("exit_heads", exit_heads_section),
                          ("policy_study", policy_section),
-                         ("audio_exits", audio_section)):
+                         ("audio_exits", audio_section),
+                         ("counting_exits", counting_section)):
         result = _load(name, args.results)
         if result:
             sections += render(result)

@@ -161,3 +161,38 @@ def test_real_digit_prompts_load():
     waves, labels = load_real_prompts(8000, 8320)
     assert waves.shape == (10, 8320) and list(labels) == list(range(10))
     assert np.abs(waves).max(axis=1).min() > 0.05
+
+
+def _disco_fixture(root, scenes=("a1", "b2", "c3"), split="train"):
+    """A tiny DISCO tree: imgs/<id>.jpg, auds/<id>.wav (stereo, 16 kHz), density/<split>/<id>.mat."""
+    from PIL import Image
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    (root / "imgs").mkdir(parents=True)
+    (root / "density" / split).mkdir(parents=True)
+    for index, scene in enumerate(scenes):
+        Image.fromarray(rng.integers(0, 255, (30, 40, 3)).astype("uint8")).save(
+            root / "imgs" / f"{scene}.jpg")
+        write_wav(root / "auds" / f"{scene}.wav", 0.3 * rng.normal(size=16000), rate=16000,
+                  channels=2)
+        density = np.zeros((30, 40))
+        density[5, 5:5 + index + 1] = 1.0  # index + 1 people
+        savemat(root / "density" / split / f"{scene}.mat", {"map": density})
+
+
+def test_disco_loader_reads_the_authors_layout(tmp_path):
+    from mexit_tf.data.disco import load_disco_split
+
+    _disco_fixture(tmp_path)
+    images, waves, counts = load_disco_split(tmp_path, "train", (24, 32), 8000, 8000)
+    assert images.shape == (3, 24, 32, 3) and images.dtype == np.uint8
+    assert waves.shape == (3, 8000) and np.abs(waves).max() > 0.05
+    np.testing.assert_allclose(counts, [1, 2, 3])
+    with pytest.raises(MexitError, match="splits are train, val, test; received 'dev'"):
+        load_disco_split(tmp_path, "dev", (24, 32), 8000, 8000)
+    (tmp_path / "auds" / "b2.wav").unlink()
+    with pytest.raises(MexitError, match="image/audio pairs do not match; no audio for b2"):
+        load_disco_split(tmp_path, "train", (24, 32), 8000, 8000)
+    with pytest.raises(MexitError, match="imgs is not a DISCO folder: no imgs/ or images/ inside"):
+        load_disco_split(tmp_path / "imgs", "train", (24, 32), 8000, 8000)

@@ -49,7 +49,8 @@ def smoke_results(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("results")
     results = {}
-    for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference", "audio_exits"):
+    for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference", "audio_exits",
+                 "counting_exits"):
         results[name] = _load(name).main(["--smoke"])
         record = {"benchmark": name, **results[name], "command": f"{name} --smoke", "seed": 0,
                   "versions": library_versions(), "machine": machine_description()}
@@ -120,12 +121,22 @@ def test_audio_exits_smoke(smoke_results):
         assert abs(sum(report["exit_histogram"].values()) - 1) < 1e-6
 
 
+def test_counting_exits_smoke(smoke_results):
+    result = smoke_results[1]["counting_exits"]
+    assert "SYNTHETIC" in result["data"] and result["policy"]["type"] == "agreement"
+    for split in ("validation", "test"):
+        assert set(result["mae"][split]) == {"end_to_end", "plain", "copycat"}
+        assert all(value >= 0 for regime in result["mae"][split].values()
+                   for value in regime.values())
+    assert result["cascade_test"]["policy_mae"] >= 0
+
+
 def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
     folder, _ = smoke_results
     _load("report").main(["--results", str(folder), "--docs", str(tmp_path)])
     page = (tmp_path / "benchmarks.md").read_text()
     for heading in ("## Exit-head study", "## Policy study", "## Deployment",
-                    "## Dynamic inference", "## Audio"):
+                    "## Dynamic inference", "## Audio", "## Counting"):
         assert heading in page
     assert "Seed 0." in page
     for plot in ("exit_heads.png", "policy_study.png", "dynamic_inference_float32.png"):
@@ -137,7 +148,7 @@ def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
 def test_every_benchmark_script_is_covered(script):
     assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
                       "int8_quantization", "deployment", "exit_heads", "policy_study",
-                      "audio_exits", "report"}
+                      "audio_exits", "counting_exits", "report"}
 
 
 def test_readme_figures_link_to_sections_that_exist():

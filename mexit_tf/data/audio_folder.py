@@ -18,8 +18,11 @@ from mexit_tf.errors import MexitError
 SILENCE_PEAK = 1e-3  # below this peak amplitude (full scale 1.0) a clip carries no signal
 
 
-def read_wav(path) -> tuple[np.ndarray, int]:
-    """`(samples in [-1, 1] as float32, sample_rate)` of a mono PCM WAV file."""
+def read_wav(path, mix_down: bool = False) -> tuple[np.ndarray, int]:
+    """`(samples in [-1, 1] as float32, sample_rate)` of a mono PCM WAV file.
+
+    A file with more channels is refused, or with `mix_down` averaged to mono.
+    """
     path = Path(path)
     try:
         with wave.open(str(path), "rb") as reader:
@@ -27,7 +30,7 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             rate, frames = reader.getframerate(), reader.readframes(reader.getnframes())
     except (wave.Error, EOFError) as error:
         raise MexitError(f"{path} is not a PCM WAV file ({error}).") from None
-    if channels != 1:
+    if channels != 1 and not mix_down:
         raise MexitError(f"{path} has {channels} channels; the model takes mono audio. "
                          "Mix it down to one channel first.")
     if width == 1:  # 8-bit WAV is unsigned
@@ -37,6 +40,8 @@ def read_wav(path) -> tuple[np.ndarray, int]:
         samples = np.frombuffer(frames, dtype).astype("float32") / float(np.iinfo(dtype).max)
     else:
         raise MexitError(f"{path} has {8 * width}-bit samples; 8, 16 or 32-bit PCM is supported.")
+    if channels != 1:
+        samples = samples[:len(samples) // channels * channels].reshape(-1, channels).mean(1)
     if samples.size == 0:
         raise MexitError(f"{path} is empty (0 samples).")
     if np.abs(samples).max() < SILENCE_PEAK:
@@ -54,14 +59,17 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return resample_poly(samples, to_rate // divisor, from_rate // divisor).astype("float32")
 
 
-def fit_length(samples: np.ndarray, num_samples: int) -> np.ndarray:
+def fit_length(samples: np.ndarray, num_samples: int, trim: bool = True) -> np.ndarray:
     """Centres the clip's sound (between its first and last loud sample) in `num_samples`.
 
     Longer sound is cut around its centre; shorter sound is zero-padded on both
     sides, so the word sits in the middle of the window whatever its duration.
+    `trim=False` keeps the clip whole (ambient sound has no silence to trim).
     """
-    loud = np.flatnonzero(np.abs(samples) >= 0.05 * np.abs(samples).max())
-    sound = samples[loud[0]:loud[-1] + 1]
+    sound = samples
+    if trim:
+        loud = np.flatnonzero(np.abs(samples) >= 0.05 * np.abs(samples).max())
+        sound = samples[loud[0]:loud[-1] + 1]
     if len(sound) >= num_samples:
         start = (len(sound) - num_samples) // 2
         return sound[start:start + num_samples].astype("float32")
