@@ -38,6 +38,10 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
     init {
         try {
             val manifest = BundleAssets.load(application)
+            if (manifest.inputKind != "image") {
+                throw BundleException("this demo feeds camera frames; the bundle takes " +
+                    "${manifest.inputKind} input")
+            }
             runner = LiteRtStageRunner(application.assets, manifest)
             cascade = Cascade(manifest, runner!!)
             stats = newStats(manifest)

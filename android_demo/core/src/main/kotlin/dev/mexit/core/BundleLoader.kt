@@ -41,6 +41,8 @@ object BundleLoader {
             formatVersion = version,
             inputShape = ints(input["shape"], "input shape"),
             pixelRange = range[0] to range[1],
+            inputKind = input["kind"] as? String ?: "image",
+            sampleRate = (input["sample_rate"] as? Double)?.toInt(),
             labels = (root["labels"] as? List<*>)?.map { it.toString() } ?: emptyList(),
             quantization = root["quantization"] as? String ?: "float32",
             stages = stages,

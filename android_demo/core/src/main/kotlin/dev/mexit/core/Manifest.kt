@@ -27,6 +27,9 @@ data class Manifest(
     val formatVersion: Int,
     val inputShape: List<Int>,
     val pixelRange: Pair<Double, Double>,
+    /** "image" (NHWC raw pixels) or "audio" (raw mono samples at `sampleRate`). */
+    val inputKind: String = "image",
+    val sampleRate: Int? = null,
     val labels: List<String>,
     val quantization: String,
     val stages: List<StageSpec>,

@@ -14,7 +14,8 @@ class BundleLoaderTest {
     val folder = TemporaryFolder()
 
     private fun bundle(policy: String = """{"type": "confidence", "thresholds": [0.9]}""",
-                       version: String = "1", corrupt: Boolean = false, missing: Boolean = false): File {
+                       version: String = "1", corrupt: Boolean = false, missing: Boolean = false,
+                       input: String = """{"shape": [1, 28, 28, 1], "value_range": [0.0, 255.0]}"""): File {
         val root = folder.newFolder()
         val hashes = (0..1).map { index ->
             val file = File(root, "stage_$index.tflite")
@@ -29,7 +30,7 @@ class BundleLoaderTest {
                "cost": {"latency_ms": 0.5, "macs": 1000}}"""
         }
         File(root, BundleLoader.MANIFEST).writeText("""{"format_version": $version,
-            "input": {"shape": [1, 28, 28, 1], "value_range": [0.0, 255.0]},
+            "input": $input,
             "labels": ["a", "b"], "quantization": "float32",
             "stages": [${stages.joinToString()}], "policy": $policy}""")
         return root
@@ -43,6 +44,16 @@ class BundleLoaderTest {
         val manifest = BundleLoader.load(bundle())
         assertEquals(listOf("exit_1", "final"), manifest.exitNames)
         assertTrue(manifest.policy is ConfidencePolicy)
+    }
+
+    @Test
+    fun theInputKindIsReadAndDefaultsToImage() {
+        assertEquals("image", BundleLoader.load(bundle()).inputKind)
+        val audio = BundleLoader.load(bundle(input = """{"kind": "audio", "shape": [1, 8320],
+            "value_range": [-1.0, 1.0], "sample_rate": 8000}"""))
+        assertEquals("audio", audio.inputKind)
+        assertEquals(8000, audio.sampleRate)
+        assertEquals(listOf(1, 8320), audio.inputShape)
     }
 
     @Test
