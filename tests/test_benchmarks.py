@@ -163,3 +163,14 @@ def test_readme_figures_link_to_sections_that_exist():
     assert set(anchors) <= slugs, set(anchors) - slugs
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", page):
         assert (root / "docs" / image).exists(), image
+
+
+def test_interleaved_medians_time_every_candidate_in_a_shuffled_order():
+    common = _load("_common")
+    order = []
+    medians = common.interleaved_medians({name: (lambda n=name: order.append(n))
+                                          for name in "abc"}, runs=30, warmup=0)
+    assert set(medians) == set("abc") and all(m >= 0 for m in medians.values())
+    rounds = [tuple(order[i:i + 3]) for i in range(0, len(order), 3)]
+    assert len(rounds) == 30 and all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    assert len(set(rounds)) > 1, "the order must change between rounds"
