@@ -164,7 +164,7 @@ def test_real_digit_prompts_load():
 
 
 def _disco_fixture(root, scenes=("a1", "b2", "c3"), split="train"):
-    """A tiny DISCO tree: imgs/<id>.jpg, auds/<id>.wav (stereo, 16 kHz), density/<split>/<id>.mat."""
+    """A tiny DISCO tree: imgs/<id>.jpg, auds/<id>.wav (stereo 16 kHz), density/<split>/*.mat."""
     from PIL import Image
     from scipy.io import savemat
 
@@ -196,3 +196,31 @@ def test_disco_loader_reads_the_authors_layout(tmp_path):
         load_disco_split(tmp_path, "train", (24, 32), 8000, 8000)
     with pytest.raises(MexitError, match="imgs is not a DISCO folder: no imgs/ or images/ inside"):
         load_disco_split(tmp_path / "imgs", "train", (24, 32), 8000, 8000)
+
+
+def test_the_cli_exports_evaluates_and_predicts_audio(tmp_path):
+    from conftest import run_mexit
+
+    synthesize(tmp_path / "digits", speeds=(175,), pitches=(50,), accents=("en-us",),
+               variants={"validation": ("m1",), "test": ("f2",)}, progress=False)
+    model = tiny_audio_model(num_classes=10)
+    model.save(tmp_path / "audio.keras")
+    data = f"audio:{tmp_path / 'digits'}"
+    exported = run_mexit("export", tmp_path / "audio.keras", "--out", tmp_path / "bundle",
+                         "--data", data)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    evaluated = run_mexit("eval", tmp_path / "bundle", "--data", data, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert '"examples": 10' in evaluated.stdout
+    clip = tmp_path / "digits" / "test" / "7" / "en-us_f2_s175_p50.wav"
+    predicted = run_mexit("predict", tmp_path / "bundle", clip, "--json")
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert '"clip"' in predicted.stdout and "resampled 22050 Hz to 8000 Hz" in predicted.stderr
+    # Bad input: images for an audio bundle, an image dataset for an audio model.
+    (tmp_path / "not.wav").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    refused = run_mexit("predict", tmp_path / "bundle", tmp_path / "not.wav")
+    assert refused.returncode != 0 and "not.wav is not a PCM WAV file" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    wrong = run_mexit("export", tmp_path / "audio.keras", "--out", tmp_path / "b2")
+    assert wrong.returncode != 0 and "Pass --data audio:PATH" in wrong.stderr
+    assert not (tmp_path / "b2").exists()

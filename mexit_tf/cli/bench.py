@@ -26,7 +26,8 @@ def run(args) -> int:
     from converters.cascade import Cascade
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
-    x = np.random.default_rng(0).uniform(0, 255, (1, *cascade.input_shape)).astype("float32")
+    low, high = cascade.manifest["input"].get("value_range", [0.0, 255.0])
+    x = np.random.default_rng(0).uniform(low, high, (1, *cascade.input_shape)).astype("float32")
     rows = {}
     for index, stage in enumerate(cascade.stages):
         for _ in range(10):

@@ -27,7 +27,7 @@ def run(args) -> int:
 
     target = target_fraction(args)
     manifest = read_manifest(args.bundle)
-    x, y, _, _ = load_split(args.data, "validation", manifest["input"]["shape"][1:])
+    x, y, _, _ = load_split(args.data, "validation", manifest["input"])
     manifest = calibrate_bundle(args.bundle, x, y, args.policy, target,
                                 args.budget_ms, manifest=manifest, sigmas=args.sigmas)
     print_calibration(manifest)

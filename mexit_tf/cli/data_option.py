@@ -1,9 +1,12 @@
 """The `--data` option shared by export, calibrate and eval."""
 
+from pathlib import Path
+
 from mexit_tf.errors import MexitError
 
-DATA_HELP = ("'fashion_mnist' (default) or 'folder:PATH' (one sub-folder per class); "
-             "export and calibrate use its validation split, eval its test split")
+DATA_HELP = ("'fashion_mnist' (default), 'folder:PATH' (one sub-folder per class) or, for "
+             "audio models, 'audio:PATH' (PATH/{validation,test}/<class>/*.wav); export and "
+             "calibrate use its validation split, eval its test split")
 
 
 def load_splits(spec: str, image_shape):
@@ -19,8 +22,36 @@ def load_splits(spec: str, image_shape):
     return data
 
 
-def load_split(spec: str, split: str, image_shape):
-    """Returns `(x, y, class_names, source)` of one split, sized for `image_shape`."""
-    data = load_splits(spec, image_shape)
+def load_split(spec: str, split: str, input_spec: dict):
+    """Returns `(x, y, class_names, source)` of one split, shaped as `input_spec` says.
+
+    `input_spec` is a bundle manifest's `input` (or `input_spec_of(model)`):
+    its `shape` (batch first) and, for audio, its `kind` and `sample_rate`.
+    """
+    shape = tuple(input_spec["shape"][1:])
+    is_audio = input_spec.get("kind") == "audio"
+    if is_audio != str(spec or "").startswith("audio:"):
+        raise MexitError(
+            f"The model takes {'audio' if is_audio else 'images'} of shape {shape}; received "
+            f"--data {spec!r}. " + ("Pass --data audio:PATH." if is_audio else
+                                    "Pass fashion_mnist or folder:PATH."))
+    if is_audio:
+        from mexit_tf.data.audio_folder import load_audio_folder
+
+        root = Path(spec[len("audio:"):]) / split
+        x, y, names, resampled = load_audio_folder(root, int(input_spec["sample_rate"]),
+                                                   shape[0])
+        note = f", {resampled} clips resampled" if resampled else ""
+        return x, y, names, f"audio folder {root}{note}"
+    data = load_splits(spec, shape)
     x, y = {"validation": (data.x_val, data.y_val), "test": (data.x_test, data.y_test)}[split]
     return x, y, data.class_names, data.source
+
+
+def input_spec_of(model) -> dict:
+    """The `input` part of a manifest, for a model not yet exported."""
+    backbone = model.backbone
+    spec = {"shape": [1, *backbone.raw_input_shape], "kind": backbone.input_kind}
+    if backbone.input_kind == "audio":
+        spec["sample_rate"] = backbone.frontend.sample_rate
+    return spec

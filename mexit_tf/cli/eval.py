@@ -27,7 +27,7 @@ def run(args) -> int:
     from converters.cascade import Cascade
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
-    x, y, _, _ = load_split(args.data, "test", cascade.input_shape)
+    x, y, _, _ = load_split(args.data, "test", cascade.manifest["input"])
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
     report = cascade.evaluate(x, y)

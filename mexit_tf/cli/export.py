@@ -11,7 +11,7 @@ Examples:
 import argparse
 import json
 
-from mexit_tf.cli.data_option import DATA_HELP, load_split
+from mexit_tf.cli.data_option import DATA_HELP, input_spec_of, load_split
 
 
 def add_policy_options(parser):
@@ -67,7 +67,7 @@ def run(args) -> int:
 
     target = target_fraction(args)
     model = load_multi_exit_model(args.model)
-    x, y, labels, source = load_split(args.data, "validation", model.backbone.image_shape)
+    x, y, labels, source = load_split(args.data, "validation", input_spec_of(model))
     manifest = export_bundle(model, args.out, (x, y), labels, args.quantize, args.policy,
                              target, args.budget_ms, args.overwrite,
                              source=f"{source}, validation split", ptq=args.ptq,

@@ -1,11 +1,13 @@
-"""`mexit predict`: classify image files with a bundle, stopping early where it can.
+"""`mexit predict`: classify image files (or WAV clips) with a bundle, stopping early where it can.
 
 Images of another size are resized, and colour is converted to the bundle's
-channel count; each such change is reported on stderr.
+channel count; WAV clips of an audio bundle at another sample rate are
+resampled; each such change is reported on stderr.
 
 Examples:
     mexit predict bundles/fmnist shirt.png boot.jpg
     mexit predict bundles/fmnist shirt.png --json
+    mexit predict bundles/digits seven.wav
 """
 
 import argparse
@@ -18,11 +20,13 @@ from mexit_tf.errors import MexitError
 
 
 def add_parser(commands):
-    parser = commands.add_parser("predict", help="classify PNG/JPEG files with a bundle",
+    parser = commands.add_parser("predict", help="classify PNG/JPEG files (WAV for audio "
+                                 "bundles) with a bundle",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bundle")
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("images", nargs="+", metavar="FILE", help="images, or WAV clips for "
+                        "an audio bundle")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=run)
 
@@ -48,15 +52,30 @@ def read_image(path, shape) -> np.ndarray:
     return array.reshape(shape)
 
 
+def read_clip(path, spec: dict) -> np.ndarray:
+    """Reads a mono WAV clip as the bundle's samples: resampled, centred, cut or padded."""
+    from mexit_tf.data.audio_folder import fit_length, read_wav, resample
+
+    samples, rate = read_wav(path)
+    if rate != spec["sample_rate"]:
+        print(f"mexit predict: {path}: resampled {rate} Hz to {spec['sample_rate']} Hz",
+              file=sys.stderr)
+        samples = resample(samples, rate, spec["sample_rate"])
+    return fit_length(samples, spec["shape"][1])
+
+
 def run(args) -> int:
     from converters.cascade import Cascade
 
     cascade = Cascade(args.bundle)
-    images = [read_image(path, cascade.input_shape) for path in args.images]
+    spec = cascade.manifest["input"]
+    audio = spec.get("kind") == "audio"
+    inputs = [read_clip(path, spec) if audio else read_image(path, cascade.input_shape)
+              for path in args.images]
     results = []
-    for path, image in zip(args.images, images, strict=True):
-        result = cascade.predict(image)
-        results.append({"image": path, **result.to_dict()})
+    for path, x in zip(args.images, inputs, strict=True):
+        result = cascade.predict(x)
+        results.append({"clip" if audio else "image": path, **result.to_dict()})
         if not args.json:
             print(f"{path}: {result.label} ({result.confidence:.3f}) at {result.exit_name}, "
                   f"{result.latency_ms:.3f} ms")

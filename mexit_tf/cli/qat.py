@@ -35,6 +35,10 @@ def run(args) -> int:
         raise MexitError(f"--epochs must be >= 1 and --lr > 0; received --epochs {args.epochs} "
                          f"--lr {args.lr}.")
     model = load_multi_exit_model(args.model)
+    if model.backbone.input_kind != "image":
+        raise MexitError(f"mexit qat fine-tunes on image datasets; this model takes "
+                         f"{model.backbone.input_kind}. Call mexit_tf.quantize_aware(model) "
+                         "and fit it on your data in Python.")
     data = load_splits(args.data, model.backbone.image_shape)
     if args.smoke:
         data = data.subset(256, 256, 256)
