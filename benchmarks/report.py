@@ -334,6 +334,11 @@ def counting_section(result):
             + [result["stage_ms"].get(name, "")] for name in mae["test"]["end_to_end"]]
     lines += _table(["exit", "val: end to end", "val: plain", "val: copycat", "test: end to end",
                      "test: plain", "test: copycat", "stage ms"], rows)
+    early = list(mae["test"]["end_to_end"])[:-1]
+    gains = [mae["test"]["plain"][n] - mae["test"]["copycat"][n] for n in early]
+    lines += ["", f"Copycat vs plain on test: copycat has the lower MAE at "
+              f"{sum(g > 0 for g in gains)} of {len(gains)} early exits (mean difference "
+              f"{sum(gains) / len(gains):+.4f} items in copycat's favour)."]
     cascade = result["cascade_test"]
     lines += ["", f"Bundle of the end-to-end model (float32), policy `{result['policy']['type']}` "
               f"calibrated on validation for an MAE increase <= {result['target_mae_increase']}: "
