@@ -236,7 +236,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         # regression mean and log-variance.
         "output": ("mean_log_variance" if model.predict_variance else
                    "value" if model.is_regression else "logits"),
-        "input": _input_spec(backbone, specs[0]["inputs"][0]["name"]),
+        "input": input_spec(backbone, specs[0]["inputs"][0]["name"]),
         "labels": list(labels or []),
         "quantization": quantize,
         # Where int8 scales came from: "qat" (fake-quant ranges) or "ptq" (calibration images).
@@ -255,8 +255,9 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
     }
 
 
-def _input_spec(backbone, name) -> dict:
-    """What stage 0 takes: raw pixels (NHWC, 0..255) or raw mono samples (-1..1)."""
+def input_spec(backbone, name: str | None = None) -> dict:
+    """A manifest's `input`: what stage 0 takes, raw pixels (NHWC, 0..255) or raw mono
+    samples (-1..1); `name` is stage 0's input tensor."""
     shape = [1, *backbone.raw_input_shape]
     if backbone.input_kind == "audio":
         frontend = backbone.frontend

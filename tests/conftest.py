@@ -38,6 +38,15 @@ def all_heads_model():
         backbone, exits={i + 1: head for i, head in enumerate(ALL_HEADS)}, num_outputs=3)
 
 
+def assert_round_trips(model, x, path, atol=1e-6):
+    """Saves `model` to `path` (.keras), loads it back: every exit predicts as before."""
+    before = model.predict(x, verbose=0)
+    model.save(path)
+    after = keras.saving.load_model(path).predict(x, verbose=0)
+    for name in model.exit_names:
+        np.testing.assert_allclose(after[name], before[name], atol=atol)
+
+
 def run_mexit(*args, cwd=None, timeout=600):
     """Runs the `mexit` CLI in a subprocess; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "mexit_tf.cli.main", *map(str, args)],

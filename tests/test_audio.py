@@ -5,6 +5,7 @@ import wave
 import keras
 import numpy as np
 import pytest
+from conftest import assert_round_trips
 
 import mexit_tf
 from converters.bundle_export import export_bundle
@@ -75,11 +76,7 @@ def test_audio_model_has_a_non_square_grid_and_round_trips(tmp_path):
     assert model.backbone.grid_shape == (4, 2)
     assert model.backbone.input_kind == "audio" and model.input_shape == (None, 544)
     waveform, _ = tones(4)
-    before = model.predict(waveform, verbose=0)
-    model.save(tmp_path / "audio.keras")
-    after = keras.saving.load_model(tmp_path / "audio.keras").predict(waveform, verbose=0)
-    for name in model.exit_names:
-        np.testing.assert_allclose(after[name], before[name], atol=1e-6)
+    assert_round_trips(model, waveform, tmp_path / "audio.keras")
 
 
 def test_a_wrong_image_shape_for_a_frontend_is_refused():

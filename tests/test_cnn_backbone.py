@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_images, tiny_labels
+from conftest import assert_round_trips, tiny_images, tiny_labels
 
 import mexit_tf
 from converters.bundle_export import export_bundle
@@ -40,11 +40,7 @@ def test_exits_attach_at_named_layers_and_train(cnn_model, tmp_path):
     cnn_model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = cnn_model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    before = cnn_model.predict(x, verbose=0)
-    cnn_model.save(tmp_path / "cnn.keras")
-    after = keras.saving.load_model(tmp_path / "cnn.keras").predict(x, verbose=0)
-    for name in cnn_model.exit_names:
-        np.testing.assert_allclose(after[name], before[name], atol=1e-5)
+    assert_round_trips(cnn_model, x, tmp_path / "cnn.keras", atol=1e-5)
 
 
 def test_cut_points_are_where_one_tensor_crosses():

@@ -25,7 +25,7 @@ def load_splits(spec: str, image_shape):
 def load_split(spec: str, split: str, input_spec: dict):
     """Returns `(x, y, class_names, source)` of one split, shaped as `input_spec` says.
 
-    `input_spec` is a bundle manifest's `input` (or `input_spec_of(model)`):
+    `input_spec` is a bundle manifest's `input` (or `bundle_export.input_spec`):
     its `shape` (batch first) and, for audio, its `kind` and `sample_rate`.
     """
     shape = tuple(input_spec["shape"][1:])
@@ -47,11 +47,3 @@ def load_split(spec: str, split: str, input_spec: dict):
     x, y = {"validation": (data.x_val, data.y_val), "test": (data.x_test, data.y_test)}[split]
     return x, y, data.class_names, data.source
 
-
-def input_spec_of(model) -> dict:
-    """The `input` part of a manifest, for a model not yet exported."""
-    backbone = model.backbone
-    spec = {"shape": [1, *backbone.raw_input_shape], "kind": backbone.input_kind}
-    if backbone.input_kind == "audio":
-        spec["sample_rate"] = backbone.frontend.sample_rate
-    return spec

@@ -54,14 +54,13 @@ def read_image(path, shape) -> np.ndarray:
 
 def read_clip(path, spec: dict) -> np.ndarray:
     """Reads a mono WAV clip as the bundle's samples: resampled, centred, cut or padded."""
-    from mexit_tf.data.audio_folder import fit_length, read_wav, resample
+    from mexit_tf.data.audio_folder import load_clip
 
-    samples, rate = read_wav(path)
+    clip, rate = load_clip(path, spec["sample_rate"], spec["shape"][1])
     if rate != spec["sample_rate"]:
         print(f"mexit predict: {path}: resampled {rate} Hz to {spec['sample_rate']} Hz",
               file=sys.stderr)
-        samples = resample(samples, rate, spec["sample_rate"])
-    return fit_length(samples, spec["shape"][1])
+    return clip
 
 
 def run(args) -> int:

@@ -79,6 +79,21 @@ def fit_length(samples: np.ndarray, num_samples: int, trim: bool = True) -> np.n
     return out
 
 
+def load_clip(path, sample_rate: int, num_samples: int, trim: bool = True,
+              mix_down: bool = False, resample_audio: bool = True) -> tuple[np.ndarray, int]:
+    """One WAV file as `num_samples` at `sample_rate`; returns `(samples, its own rate)`.
+
+    Another rate is resampled, or with `resample_audio=False` refused by name.
+    `trim`, `mix_down`: see `fit_length` and `read_wav`.
+    """
+    samples, rate = read_wav(path, mix_down=mix_down)
+    if rate != sample_rate:
+        if not resample_audio:
+            raise MexitError(f"{path} is sampled at {rate} Hz; the model takes {sample_rate} Hz.")
+        samples = resample(samples, rate, sample_rate)
+    return fit_length(samples, num_samples, trim=trim), rate
+
+
 def load_audio_folder(directory, sample_rate: int, num_samples: int, resample_audio=True):
     """Every `*.wav` under `directory/<class>/` -> `(waveforms, labels, class_names, resampled)`.
 
@@ -95,14 +110,11 @@ def load_audio_folder(directory, sample_rate: int, num_samples: int, resample_au
     waveforms, labels, resampled = [], [], 0
     for label, name in enumerate(class_names):
         for path in sorted((root / name).glob("*.wav")):
-            samples, rate = read_wav(path)
-            if rate != sample_rate:
-                if not resample_audio:
-                    raise MexitError(f"{path} is sampled at {rate} Hz; the model takes "
-                                     f"{sample_rate} Hz.")
-                samples, resampled = resample(samples, rate, sample_rate), resampled + 1
-            waveforms.append(fit_length(samples, num_samples))
+            clip, rate = load_clip(path, sample_rate, num_samples,
+                                   resample_audio=resample_audio)
+            waveforms.append(clip)
             labels.append(label)
+            resampled += rate != sample_rate
     if not waveforms:
         raise MexitError(f"No .wav files under {root}/<class>/.")
     return np.stack(waveforms), np.asarray(labels, "int32"), class_names, resampled

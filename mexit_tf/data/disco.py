@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mexit_tf.data.audio_folder import fit_length, read_wav, resample
+from mexit_tf.data.audio_folder import load_clip
 from mexit_tf.errors import MexitError
 
 FOLDERS = {"images": ("imgs", "images"), "audio": ("auds", "audio"),
@@ -71,7 +71,6 @@ def load_disco_split(root, split: str, image_size: tuple[int, int], sample_rate:
         with Image.open(images_dir / f"{scene}.jpg") as image:
             resized = image.convert("RGB").resize(image_size[::-1], Image.BILINEAR)
             images.append(np.asarray(resized, "uint8"))
-        samples, rate = read_wav(audio_dir / f"{scene}.wav", mix_down=True)
-        waveforms.append(fit_length(resample(samples, rate, sample_rate), num_samples,
-                                     trim=False))
+        waveforms.append(load_clip(audio_dir / f"{scene}.wav", sample_rate, num_samples,
+                                   trim=False, mix_down=True)[0])
     return np.stack(images), np.stack(waveforms), np.asarray(counts, "float32")

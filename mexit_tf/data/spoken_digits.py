@@ -22,6 +22,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from mexit_tf.atomic_files import write_directory_atomic
@@ -85,7 +86,7 @@ def synthesize(out, speeds=SPEEDS, pitches=PITCHES, accents=ACCENTS, variants=VA
 
 def load_real_prompts(sample_rate: int, num_samples: int, root=ASTERISK_DIGITS):
     """The ten recorded Asterisk digit prompts as `(waveforms, labels)`, resampled if needed."""
-    from mexit_tf.data.audio_folder import fit_length, read_wav, resample
+    from mexit_tf.data.audio_folder import load_clip
 
     root = Path(root)
     files = [root / f"{digit}.wav" for digit in range(10)]
@@ -93,12 +94,7 @@ def load_real_prompts(sample_rate: int, num_samples: int, root=ASTERISK_DIGITS):
     if missing:
         raise MexitError(f"Real digit prompts not found ({missing[0]}); on Debian/Ubuntu: "
                          "apt-get install asterisk-core-sounds-en-wav.")
-    waveforms = []
-    for path in files:
-        samples, rate = read_wav(path)
-        waveforms.append(fit_length(resample(samples, rate, sample_rate), num_samples))
-    import numpy as np
-
+    waveforms = [load_clip(path, sample_rate, num_samples)[0] for path in files]
     return np.stack(waveforms), np.arange(10, dtype="int32")
 
 

@@ -10,19 +10,8 @@ def _node_of(tensor):
     return history.operation._inbound_nodes[history.node_index]
 
 
-def _ancestors(tensors) -> set[int]:
-    """ids of the graph nodes that compute `tensors` (theirs included)."""
-    seen, stack = set(), [_node_of(t) for t in tensors]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.extend(_node_of(t) for t in node.input_tensors)
-    return seen
-
-
 def _nodes(tensors) -> list:
+    """The graph nodes that compute `tensors` (theirs included)."""
     found, stack = {}, [_node_of(t) for t in tensors]
     while stack:
         node = stack.pop()
@@ -30,6 +19,11 @@ def _nodes(tensors) -> list:
             found[id(node)] = node
             stack.extend(_node_of(t) for t in node.input_tensors)
     return list(found.values())
+
+
+def _ancestors(tensors) -> set[int]:
+    """ids of `_nodes(tensors)`, for membership tests."""
+    return {id(node) for node in _nodes(tensors)}
 
 
 def crossing_tensors(cnn: keras.Model, layer_name: str) -> list[str]:
