@@ -58,14 +58,16 @@ def interleaved_medians(candidates: dict, runs: int, warmup: int = 20) -> dict:
 
 
 def run_call(stage, x):
-    """A zero-argument `stage.run` on a private float32 copy of `x`, for `interleaved_medians`.
+    """A zero-argument `stage.run` on a private float32 copy of `x` (an array, or a dict
+    by role), for `interleaved_medians`.
 
     The copy matters when `x` is a view of another stage's buffer, which that
     stage overwrites when it runs again.
     """
     import numpy as np
 
-    x = np.array(x, dtype="float32")
+    x = ({role: np.array(v, dtype="float32") for role, v in x.items()} if isinstance(x, dict)
+         else np.array(x, dtype="float32"))
     return lambda: stage.run(x)
 
 

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import mexit_tf
-from mexit_tf.data.array_batches import ArrayBatches
+from mexit_tf.data.array_batches import ArrayBatches, example_count
 from mexit_tf.training import fit_copycat
 from mexit_tf.training.regimes import apply_regime
 from mexit_tf.training.smoothed_sparse_crossentropy import SmoothedSparseCrossentropy
@@ -55,8 +55,16 @@ def per_exit_scores(model, x, y) -> dict:
 
 
 def with_trained_backbone(trained, head="sl_vit"):
-    """Fresh exits after every block, on `trained`'s backbone and final head (shared)."""
+    """Fresh exits after every block, on `trained`'s backbone and final head (shared).
+
+    An audio-visual model gets a visual and an audio-visual exit after every
+    block, on its two trained encoders."""
     heads = {block: head for block in range(1, trained.backbone.num_layers)}
+    if isinstance(trained, mexit_tf.AudioVisualModel):
+        return mexit_tf.AudioVisualModel(
+            trained.backbone, trained.audio_backbone, exits=heads, audio_exits=dict(heads),
+            num_outputs=trained.num_outputs, final_head=trained.final_head,
+            audio_token=trained.audio_token)
     return mexit_tf.MultiExitModel(trained.backbone, exits=heads, num_outputs=trained.num_outputs,
                                    final_head=trained.final_head)
 
@@ -69,7 +77,7 @@ def train_three_ways(build, x, y, epochs, head_epochs, smoke, work=None, name="m
     """
     from _study import cached_model
 
-    key = {"recipe": RECIPE, "epochs": epochs, "examples": int(len(x)), "seed": SEED}
+    key = {"recipe": RECIPE, "epochs": epochs, "examples": example_count(x), "seed": SEED}
 
     def trained(exits):
         def produce():

@@ -13,8 +13,10 @@ from converters.stage_builder import build_stage_models
 from converters.tflite_conversion import convert_to_tflite
 from converters.tflite_inspection import multiply_adds
 from mexit_tf.atomic_files import write_directory_atomic, write_json_atomic
+from mexit_tf.data.array_batches import example_count, take_rows
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import calibrate_policy
+from mexit_tf.models.audio_visual_model import AudioVisualModel, check_pairs
 from mexit_tf.models.multi_exit_model import MultiExitModel
 from mexit_tf.versions import library_versions
 
@@ -50,15 +52,13 @@ def _head_type(model, index):
 
 def check_parity(model, stage_files, parity_images, quantize) -> dict:
     """Runs the TFLite chain and the Keras model on the same images, exit by exit."""
-    keras_outputs = model.predict(parity_images.astype("float32"), verbose=0, batch_size=64)
+    keras_outputs = model.predict(parity_images, verbose=0, batch_size=64)
     runners = [LiteRTStage(data, spec) for data, spec in stage_files]
     tflite = [[] for _ in runners]
-    for image in parity_images.astype("float32"):
-        x = image[None]
+    for row in range(example_count(parity_images)):
+        state = _example(parity_images, row, runners[0].input_roles[0])
         for index, runner in enumerate(runners):
-            out, _ = runner.run(x)
-            tflite[index].append(out["logits"][0])
-            x = out.get("hidden")
+            tflite[index].append(runner.run_roles(state)[0][0])
     report, failures = {}, []
     minimum = INT8_AGREEMENT if quantize == "int8" else REDUCED_AGREEMENT
     for index, name in enumerate(model.exit_names):
@@ -167,12 +167,10 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     if out_dir.exists() and not overwrite:
         raise MexitError(f"{str(out_dir)!r} already exists; pass --overwrite to replace it.")
     x_cal, y_cal = calibration_data
-    if len(x_cal) == 0:
-        raise MexitError("Calibration data is empty: received 0 examples.")
-    expected = tuple(model.backbone.raw_input_shape)
-    if tuple(x_cal.shape[1:]) != expected:
-        raise MexitError(f"Calibration inputs have shape {tuple(x_cal.shape[1:])}; the model "
-                         f"takes {expected}.")
+    _check_calibration_inputs(model, x_cal)
+    if isinstance(model, AudioVisualModel) and quantize == "int8":
+        raise MexitError("int8 export of audio-visual models is not supported yet (their "
+                         "stages take two inputs); use --quantize float32, float16 or dynamic.")
     if ptq and quantize != "int8":
         raise MexitError(f"--ptq is post-training int8 quantization; it needs --quantize int8 "
                          f"(received {quantize!r}).")
@@ -186,6 +184,32 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
                                 progress, manifest, sigmas)
 
     return write_directory_atomic(out_dir, write)
+
+
+def _check_calibration_inputs(model, x_cal) -> None:
+    if isinstance(model, AudioVisualModel):
+        check_pairs(x_cal)
+        expected = {"image": model.backbone.raw_input_shape,
+                    "waveform": model.audio_backbone.raw_input_shape}
+    elif isinstance(x_cal, dict):
+        raise MexitError(f"This model takes one input; received a dict of {sorted(x_cal)}.")
+    else:
+        expected = {"": model.backbone.raw_input_shape}
+        x_cal = {"": x_cal}
+    for name, shape in expected.items():
+        if len(x_cal[name]) == 0:
+            raise MexitError("Calibration data is empty: received 0 examples.")
+        if tuple(x_cal[name].shape[1:]) != tuple(shape):
+            raise MexitError(f"Calibration {name or 'input'}s have shape "
+                             f"{tuple(x_cal[name].shape[1:])}; the model takes {tuple(shape)}.")
+
+
+def _example(x, row, role) -> dict:
+    """Example `row` of `x` as a stage state `{role: batch of one}`; an array's role is
+    stage 0's single input (`image` or `waveform`)."""
+    if not isinstance(x, dict):
+        x = {role: x}
+    return {name: values[row:row + 1].astype("float32") for name, values in x.items()}
 
 
 def _stage_inputs(stages, images):
@@ -210,22 +234,28 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
                                  else representative[index])
         file = f"stage_{index}.tflite"
         (folder / file).write_bytes(data)
-        probe = LiteRTStage(data, {"file": file}).spec
+        probe = LiteRTStage(data, {"file": file, "output_roles": stage.output_roles}).spec
         block = [*model.exit_blocks, model.backbone.num_layers][index]
         spec = {"index": index, "file": file, "sha256": sha256_of(folder / file),
                 "bytes": len(data), "exit": model.exit_names[index], "after_block": block,
                 "head": _head_type(model, index), "inputs": probe["inputs"],
                 "outputs": probe["outputs"],
                 "cost": {"params": int(stage.count_params()), "macs": multiply_adds(data)}}
+        if isinstance(model, AudioVisualModel):
+            spec["uses_audio"] = model.exit_uses_audio[index]
+            # The stage that runs the audio branch: what skipping the audio saves.
+            spec["runs_audio_branch"] = "waveform" in [i["role"] for i in probe["inputs"]]
         stage_files.append((data, spec))
         specs.append(spec)
-    parity = check_parity(model, stage_files, x_cal[:parity_examples], quantize)
-    x = x_cal[:1].astype("float32")
+    parity = check_parity(model, stage_files, take_rows(x_cal, slice(0, parity_examples)),
+                          quantize)
+    state = _example(x_cal, 0, stage_files[0][1]["inputs"][0]["role"])
     for data, spec in stage_files:
         runner = LiteRTStage(data, spec)
-        spec["cost"]["latency_ms"] = round(runner.median_latency_ms(x, runs=latency_runs), 5)
-        x = runner.run(x)[0].get("hidden")
-    backbone = model.backbone
+        feed = {role: state[role] for role in runner.input_roles}
+        spec["cost"]["latency_ms"] = round(runner.median_latency_ms(feed, runs=latency_runs), 5)
+        state.update({role: array for role, array in runner.run(feed)[0].items()
+                      if role != "logits"})
     hidden_shapes = [output["shape"] for spec in specs for output in spec["outputs"]
                      if output["role"] == "hidden"]
     return {
@@ -236,7 +266,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         # regression mean and log-variance.
         "output": ("mean_log_variance" if model.predict_variance else
                    "value" if model.is_regression else "logits"),
-        "input": input_spec(backbone, specs[0]["inputs"][0]["name"]),
+        "input": model_input_spec(model, specs[0]["inputs"][0]["name"]),
         "labels": list(labels or []),
         "quantization": quantize,
         # Where int8 scales came from: "qat" (fake-quant ranges) or "ptq" (calibration images).
@@ -244,7 +274,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
                         "ptq" if representative is not None else "qat"),
         # What stages hand on: ViT tokens (the same shape throughout) or CNN
         # feature maps (one shape per cut); each stage's inputs say it too.
-        "hidden": {"dtype": "float32", "shape": hidden_shapes[0],
+        "hidden": {"dtype": "float32", "shape": hidden_shapes[0] if hidden_shapes else None,
                    "shapes": hidden_shapes},
         "stages": specs,
         # A placeholder until calibration: every input runs to the final exit.
@@ -253,6 +283,19 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         "data_source": source,
         "versions": library_versions(),
     }
+
+
+def model_input_spec(model, name: str | None = None) -> dict:
+    """The manifest's `input`: stage 0's, or for an audio-visual model both `parts`
+    (`image`, then `waveform`; `shape` repeats the image's for readers of one input)."""
+    if not isinstance(model, AudioVisualModel):
+        return input_spec(model.backbone, name)
+    parts = [input_spec(model.backbone, "image"), input_spec(model.audio_backbone, "waveform")]
+    return {"name": None, "kind": "audiovisual", "shape": parts[0]["shape"],
+            "dtype": "float32", "parts": parts,
+            "preprocessing": "none: feed raw pixels as 'image' and mono samples as 'waveform' "
+                             "(parts below); the audio is read only by the stage of the "
+                             "first audio-visual exit"}
 
 
 def input_spec(backbone, name: str | None = None) -> dict:

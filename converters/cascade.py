@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 from converters.cascade_result import CascadeResult
 from converters.litert_stage import LiteRTStage
 from converters.manifest import read_manifest
+from mexit_tf.data.array_batches import example_count
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import example_errors, policy_outcome
 from mexit_tf.gating.exit_policy import ExitPolicy, softmax
@@ -21,6 +22,10 @@ class Cascade:
     >>> result = cascade.predict(image)          # raw pixels, HWC
     >>> result.exit_name, result.label, result.latency_ms
     >>> report = cascade.evaluate(images, labels)  # per-sample exits, any N
+
+    An audio-visual bundle takes `{"image": ..., "waveform": ...}` (one
+    example, or arrays of N for `run_all`/`evaluate`); its audio branch runs
+    only when an input reaches the first audio-visual exit.
     """
 
     def __init__(self, bundle: str | Path, num_threads: int = 1, policy: ExitPolicy | None = None):
@@ -33,23 +38,39 @@ class Cascade:
         self.labels = self.manifest.get("labels") or []
         self.input_shape = tuple(self.manifest["input"]["shape"][1:])
         self.task = self.manifest.get("task", "classification")
+        # What stage 0 (and the audio branch) take, by role: `image` or `waveform`, or both.
+        spec = self.manifest["input"]
+        self.input_shapes = {part["name"] or self.stages[0].input_roles[0]:
+                             tuple(part["shape"][1:]) for part in spec.get("parts", [spec])}
 
-    def prepare(self, image) -> np.ndarray:
-        """Checks one raw image against the input spec; returns a float32 batch of one."""
-        array = np.asarray(image)
-        if array.ndim == len(self.input_shape) - 1 and self.input_shape[-1] == 1:
+    def prepare(self, example) -> dict:
+        """Checks one raw example against the input spec; returns `{role: float32 batch of one}`.
+
+        `example` is an image (or a clip) for a one-input bundle, a dict
+        `{"image", "waveform"}` for an audio-visual one."""
+        if len(self.input_shapes) == 1:
+            example = {next(iter(self.input_shapes)): example}
+        elif not isinstance(example, dict) or set(example) != set(self.input_shapes):
+            what = sorted(example) if isinstance(example, dict) else type(example).__name__
+            raise MexitError(f"This bundle takes a dict with {sorted(self.input_shapes)}; "
+                             f"received {what}.")
+        return {role: self._batch_of_one(role, example[role]) for role in self.input_shapes}
+
+    def _batch_of_one(self, role, value) -> np.ndarray:
+        array, shape = np.asarray(value), self.input_shapes[role]
+        if array.ndim == len(shape) - 1 and shape[-1] == 1:
             array = array[..., None]
-        if tuple(array.shape) != self.input_shape:
-            raise MexitError(f"Image shape {tuple(array.shape)} does not match the bundle's "
-                             f"input {self.input_shape}.")
+        if tuple(array.shape) != shape:
+            raise MexitError(f"{role.capitalize()} shape {tuple(array.shape)} does not match "
+                             f"the bundle's input {shape}.")
         return array.astype(np.float32)[None]
 
-    def predict(self, image) -> CascadeResult:
+    def predict(self, example) -> CascadeResult:
         """Runs stage after stage until the policy accepts an exit."""
-        hidden = self.prepare(image)
+        state = self.prepare(example)
         outputs, latencies = [], []
         for stage in self.stages:
-            logits, hidden, ms = stage.run_chained(hidden)
+            logits, ms = stage.run_roles(state)
             outputs.append(logits)
             latencies.append(ms)
             if self.policy.should_stop(outputs):
@@ -69,18 +90,20 @@ class Cascade:
         """Every stage on every image: `(K arrays (N, C), latencies (N, K) in ms)`.
 
         One pass yields what any policy would have done, so evaluation and
-        calibration need no second run.
+        calibration need no second run. `images` is an array of N inputs, or
+        a dict of them for an audio-visual bundle.
         """
-        count = len(images)
+        count = example_count(images)
         if count == 0:
             raise MexitError("No images to run: received 0.")
         outputs = [[] for _ in self.stages]
         latencies = np.zeros((count, len(self.stages)))
         for row in tqdm(range(count), desc="cascade", unit="img", disable=not progress,
                         leave=False):
-            hidden = self.prepare(images[row])
+            state = self.prepare({name: values[row] for name, values in images.items()}
+                                 if isinstance(images, dict) else images[row])
             for index, stage in enumerate(self.stages):
-                logits, hidden, latencies[row, index] = stage.run_chained(hidden)
+                logits, latencies[row, index] = stage.run_roles(state)
                 outputs[index].append(logits[0])
         return [np.stack(o) for o in outputs], latencies
 

@@ -5,13 +5,24 @@ import numpy as np
 
 from mexit_tf.errors import MexitError
 
+# Stage inputs are named by what they carry; tokens handed on from an
+# earlier stage carry an `_in` suffix (a Keras name must differ from the
+# outputs'). The raw inputs' roles are their names: `image`, `waveform`.
+_HANDED_ON = {"hidden_in": "hidden", "audio_token_in": "audio_token"}
+
+
+def input_role(name: str) -> str:
+    return _HANDED_ON.get(name, name)
+
 
 class LiteRTStage:
-    """One exported stage on the LiteRT interpreter; outputs mapped by role.
+    """One exported stage on the LiteRT interpreter; inputs and outputs mapped by role.
 
     `spec` is the stage's manifest entry (its `outputs` name each tensor's
-    role: `logits` or `hidden`). Without one (at export), roles follow the
-    order the stage returns them in: `(logits, hidden)`, and `spec` is filled in.
+    role: `logits`, `hidden` or `audio_token`; its inputs' roles follow from
+    their names, `input_role`). Without one (at export), output roles follow
+    the order the stage returns them in: `spec["output_roles"]`, by default
+    `(logits, hidden)`, and `spec` is filled in.
     """
 
     def __init__(self, model: bytes | str | Path, spec: dict | None = None,
@@ -28,16 +39,16 @@ class LiteRTStage:
         except (ValueError, RuntimeError) as error:
             raise MexitError(f"Stage {spec.get('file', '?')!r} is not a loadable TFLite model "
                              f"({str(error).splitlines()[0]}).") from None
-        self._input = self.interpreter.get_input_details()[0]
+        inputs = self.interpreter.get_input_details()
         if "outputs" not in spec:
             details = self.interpreter.get_output_details()
-            roles = ["logits", "hidden"][:len(details)]
+            roles = spec.pop("output_roles", None) or ["logits", "hidden"][:len(details)]
             spec["outputs"] = [{"role": role, "name": d["name"], "shape": d["shape"].tolist(),
                                 "dtype": np.dtype(d["dtype"]).name}
                                for role, d in zip(roles, details, strict=True)]
-            spec["inputs"] = [{"name": d["name"], "shape": d["shape"].tolist(),
-                               "dtype": np.dtype(d["dtype"]).name}
-                              for d in self.interpreter.get_input_details()]
+            spec["inputs"] = [{"role": input_role(d["name"]), "name": d["name"],
+                               "shape": d["shape"].tolist(), "dtype": np.dtype(d["dtype"]).name}
+                              for d in inputs]
         self.spec = spec
         by_name = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self._outputs = {o["role"]: by_name[o["name"]] for o in spec["outputs"]}
@@ -46,20 +57,42 @@ class LiteRTStage:
         # public invoke() refuses to run while such views exist, because
         # allocate_tensors() may move the buffers; a stage never reallocates after
         # loading, so it invokes the wrapped interpreter directly.
-        self._input_array = self.interpreter.tensor(self._input["index"])()
+        self._input_arrays = {input_role(d["name"]): self.interpreter.tensor(d["index"])()
+                              for d in inputs}
+        self.input_roles = list(self._input_arrays)
+        # A stage that takes one tensor is fed an array; others a dict by role.
+        self._input_array = (next(iter(self._input_arrays.values()))
+                             if len(inputs) == 1 else None)
         self._output_arrays = {role: self.interpreter.tensor(index)()
                                for role, index in self._outputs.items()}
         self._hidden_array = self._output_arrays.get("hidden")
+        self._handed_on = {role: array for role, array in self._output_arrays.items()
+                           if role != "logits"}
         self.invoke = self.interpreter._interpreter.Invoke
 
-    def _feed(self, x: np.ndarray) -> None:
-        if x.shape != self._input_array.shape:
-            raise MexitError(f"Stage {self.spec.get('file', '?')!r} takes input of shape "
-                             f"{self._input_array.shape}; received {x.shape}.")
-        np.copyto(self._input_array, x, casting="same_kind")
+    def _feed(self, x) -> None:
+        if isinstance(x, dict):
+            for role, array in self._input_arrays.items():
+                if role not in x:
+                    raise MexitError(f"Stage {self.spec.get('file', '?')!r} takes {role!r}; "
+                                     f"received {', '.join(map(repr, x)) or 'nothing'}.")
+                self._copy_in(array, np.asarray(x[role]), role)
+        elif self._input_array is None:
+            raise MexitError(f"Stage {self.spec.get('file', '?')!r} takes several inputs "
+                             f"({', '.join(self.input_roles)}); pass a dict by role.")
+        else:
+            self._copy_in(self._input_array, x, self.input_roles[0])
 
-    def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
-        """Returns `({role: array}, milliseconds)`; the time covers copy-in, invoke, copy-out."""
+    def _copy_in(self, buffer, x, role):
+        if x.shape != buffer.shape:
+            raise MexitError(f"Stage {self.spec.get('file', '?')!r} takes {role} of shape "
+                             f"{buffer.shape}; received {x.shape}.")
+        np.copyto(buffer, x, casting="same_kind")
+
+    def run(self, x) -> tuple[dict[str, np.ndarray], float]:
+        """Returns `({role: array}, milliseconds)`; the time covers copy-in, invoke, copy-out.
+
+        `x` is an array for a stage with one input, else a dict by role."""
         started = time.perf_counter()
         self._feed(x)
         self.invoke()
@@ -79,7 +112,20 @@ class LiteRTStage:
         logits = self._output_arrays["logits"].copy()
         return logits, self._hidden_array, (time.perf_counter() - started) * 1000.0
 
-    def median_latency_ms(self, x: np.ndarray, runs: int = 50, warmup: int = 5) -> float:
+    def run_roles(self, state: dict) -> tuple[np.ndarray, float]:
+        """The cascade's step: feeds this stage's inputs from `state` (by role), runs it,
+        and puts what it hands on (`hidden`, `audio_token`) into `state`.
+
+        Returns `(logits, milliseconds)`. As in `run_chained`, the values put
+        into `state` are this stage's output buffers, valid until it runs again.
+        """
+        started = time.perf_counter()
+        self._feed(state)
+        self.invoke()
+        state.update(self._handed_on)
+        return self._output_arrays["logits"].copy(), (time.perf_counter() - started) * 1000.0
+
+    def median_latency_ms(self, x, runs: int = 50, warmup: int = 5) -> float:
         for _ in range(warmup):
             self.run(x)
         return float(np.median([self.run(x)[1] for _ in range(runs)]))

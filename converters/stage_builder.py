@@ -3,6 +3,7 @@
 import keras
 
 from mexit_tf.errors import MexitError
+from mexit_tf.models.audio_visual_model import AudioVisualModel
 from mexit_tf.models.cnn_backbone import CNNBackbone
 from mexit_tf.models.multi_exit_model import FINAL_EXIT, MultiExitModel
 
@@ -21,6 +22,8 @@ def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
     backbone = model.backbone
     if isinstance(backbone, CNNBackbone):
         return _cnn_stages(model)
+    if isinstance(model, AudioVisualModel):
+        return _audio_visual_stages(model)
     bounds = [0, *model.exit_blocks, backbone.num_layers]
     heads = [*model.exit_heads, model.final_head]
     token_shape = (backbone.patch_embedding.num_tokens, backbone.hidden_dim)
@@ -39,7 +42,60 @@ def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
             outputs = (heads[index](backbone.final_norm(hidden)),)
         else:
             outputs = (heads[index](hidden), hidden)
-        stages.append(keras.Model(inputs, outputs, name=f"stage_{index}_{name}"))
+        stages.append(_stage(inputs, outputs, ["logits", "hidden"], index, name))
+    return stages
+
+
+def _stage(inputs, outputs, roles, index, name):
+    stage = keras.Model(inputs, outputs, name=f"stage_{index}_{name}")
+    stage.output_roles = roles[:len(outputs)]
+    return stage
+
+
+def _audio_visual_stages(model) -> list[keras.Model]:
+    """Stages of an `AudioVisualModel`, in its exit order.
+
+    The stage of the first audio-visual exit also takes the `waveform`, runs
+    the audio backbone and hands on the audio token; later audio-visual
+    stages take that token (`audio_token_in`). A stage whose exit sits after
+    the same block as the previous one runs no block and hands on no tokens:
+    the runtime keeps the previous stage's.
+    """
+    backbone, audio = model.backbone, model.audio_backbone
+    bounds = [0, *model.exit_blocks, backbone.num_layers]
+    heads = [*model.exit_heads, model.final_head]
+    first_audio = model.exit_uses_audio.index(True)
+    stages = []
+    for index, name in enumerate(model.exit_names):
+        if index == 0:
+            inputs = [keras.Input(backbone.raw_input_shape, batch_size=1, name="image")]
+            hidden = backbone.patch_embedding(backbone.rescaling(inputs[0]))
+        else:
+            inputs = [keras.Input((backbone.patch_embedding.num_tokens, backbone.hidden_dim),
+                                  batch_size=1, name="hidden_in")]
+            hidden = inputs[0]
+        blocks = backbone.encoder_blocks[bounds[index]:bounds[index + 1]]
+        for block in blocks:
+            hidden = block(hidden)
+        token = None
+        if index == first_audio:
+            inputs.append(keras.Input(audio.raw_input_shape, batch_size=1, name="waveform"))
+            token = model.audio_token(audio(inputs[-1]))
+        elif model.exit_uses_audio[index]:
+            inputs.append(keras.Input((1, backbone.hidden_dim), batch_size=1,
+                                      name="audio_token_in"))
+            token = inputs[-1]
+        final = name == FINAL_EXIT
+        features = backbone.final_norm(hidden) if final else hidden
+        outputs = [heads[index]([features, token] if token is not None else features)]
+        roles = ["logits"]
+        if blocks and not final:
+            outputs.append(hidden)
+            roles.append("hidden")
+        if index == first_audio and not final:
+            outputs.append(token)
+            roles.append("audio_token")
+        stages.append(_stage(inputs, tuple(outputs), roles, index, name))
     return stages
 
 
@@ -66,5 +122,5 @@ def _cnn_stages(model: MultiExitModel) -> list[keras.Model]:
         hidden = segment(inputs)
         logits = heads[index](backbone.to_tokens[point](hidden))
         outputs = (logits,) if name == FINAL_EXIT else (logits, hidden)
-        stages.append(keras.Model(inputs, outputs, name=f"stage_{index}_{name}"))
+        stages.append(_stage(inputs, outputs, ["logits", "hidden"], index, name))
     return stages

@@ -25,6 +25,7 @@ _import_keras_quietly()
 from mexit_tf.errors import MexitError
 from mexit_tf.layers import (
     EXIT_HEADS,
+    AudioToken,
     ClassifierHead,
     EncoderBlock,
     ExitHead,
@@ -33,13 +34,20 @@ from mexit_tf.layers import (
     PatchEmbedding,
     get_exit_head,
 )
-from mexit_tf.models import CNNBackbone, MultiExitModel, ViTBackbone, from_keras_hub
+from mexit_tf.models import (
+    AudioVisualModel,
+    CNNBackbone,
+    MultiExitModel,
+    ViTBackbone,
+    from_keras_hub,
+)
 from mexit_tf.quantization import quantize_aware
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "EXIT_HEADS", "CNNBackbone", "ClassifierHead", "EncoderBlock", "ExitHead",
+    "EXIT_HEADS", "AudioToken", "AudioVisualModel", "CNNBackbone", "ClassifierHead",
+    "EncoderBlock", "ExitHead",
     "LogMelSpectrogram", "MexitError", "MultiExitModel", "MultiHeadSelfAttention",
     "PatchEmbedding", "ViTBackbone", "from_keras_hub", "get_exit_head", "quantize_aware",
 ]

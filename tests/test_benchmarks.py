@@ -50,7 +50,7 @@ def smoke_results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
     results = {}
     for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference", "audio_exits",
-                 "counting_exits"):
+                 "counting_exits", "audio_visual_counting"):
         results[name] = _load(name).main(["--smoke"])
         record = {"benchmark": name, **results[name], "command": f"{name} --smoke", "seed": 0,
                   "versions": library_versions(), "machine": machine_description()}
@@ -131,12 +131,26 @@ def test_counting_exits_smoke(smoke_results):
     assert result["cascade_test"]["policy_mae"] >= 0
 
 
+def test_audio_visual_counting_smoke(smoke_results):
+    result = smoke_results[1]["audio_visual_counting"]
+    assert "SYNTHETIC" in result["data"]
+    names = set(result["mae"]["test"]["end_to_end"])
+    assert names == {"exit_1", "exit_1_av", "final"}
+    bundles = result["bundles"]
+    assert bundles["visual_exits"]["audio_branch_stage"] == "final"
+    assert bundles["audio_visual_exits"]["audio_branch_stage"] == "exit_1_av"
+    # Every input of the audio-first bundle pays for the audio branch.
+    assert bundles["audio_visual_exits"]["paid_for_audio"] == 1.0
+    assert all(0 <= b["paid_for_audio"] <= 1 for b in bundles.values())
+
+
 def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
     folder, _ = smoke_results
     _load("report").main(["--results", str(folder), "--docs", str(tmp_path)])
     page = (tmp_path / "benchmarks.md").read_text()
     for heading in ("## Exit-head study", "## Policy study", "## Deployment",
-                    "## Dynamic inference", "## Audio", "## Counting"):
+                    "## Dynamic inference", "## Audio", "## Counting",
+                    "## Audio-visual counting"):
         assert heading in page
     assert "Seed 0." in page
     for plot in ("exit_heads.png", "policy_study.png", "dynamic_inference_float32.png"):
@@ -148,7 +162,7 @@ def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
 def test_every_benchmark_script_is_covered(script):
     assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
                       "int8_quantization", "deployment", "exit_heads", "policy_study",
-                      "audio_exits", "counting_exits", "report"}
+                      "audio_exits", "counting_exits", "audio_visual_counting", "report"}
 
 
 def test_readme_figures_link_to_sections_that_exist():

@@ -63,11 +63,11 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from converters.bundle_export import export_bundle, input_spec, load_multi_exit_model
+    from converters.bundle_export import export_bundle, load_multi_exit_model, model_input_spec
 
     target = target_fraction(args)
     model = load_multi_exit_model(args.model)
-    x, y, labels, source = load_split(args.data, "validation", input_spec(model.backbone))
+    x, y, labels, source = load_split(args.data, "validation", model_input_spec(model))
     manifest = export_bundle(model, args.out, (x, y), labels, args.quantize, args.policy,
                              target, args.budget_ms, args.overwrite,
                              source=f"{source}, validation split", ptq=args.ptq,

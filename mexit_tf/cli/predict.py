@@ -68,6 +68,10 @@ def run(args) -> int:
 
     cascade = Cascade(args.bundle)
     spec = cascade.manifest["input"]
+    if spec.get("kind") == "audiovisual":
+        raise MexitError(f"{args.bundle} takes image/audio pairs; mexit predict reads one file "
+                         "per input. Use converters.cascade.Cascade(bundle).predict("
+                         "{'image': ..., 'waveform': ...}) from Python.")
     audio = spec.get("kind") == "audio"
     inputs = [read_clip(path, spec) if audio else read_image(path, cascade.input_shape)
               for path in args.images]

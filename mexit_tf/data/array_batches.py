@@ -10,7 +10,9 @@ class ArrayBatches(keras.utils.PyDataset):
     callable on an image batch, normally `build_augmentation(...)`.
 
     Args:
-        x, y: arrays; `y` may be None (prediction) or a dict of arrays (copycat).
+        x, y: arrays; `y` may be None (prediction) or a dict of arrays (copycat);
+            `x` may be a dict of arrays too (an audio-visual model's
+            `{"image", "waveform"}`: augmentation then applies to "image").
         batch_size: examples per batch (the last batch may be smaller).
         augmentation: callable applied to float32 image batches, or None.
         shuffle: reshuffle at every epoch.
@@ -25,17 +27,20 @@ class ArrayBatches(keras.utils.PyDataset):
         self.augmentation = augmentation
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(x))
+        self._order = np.arange(example_count(x))
         self.on_epoch_end()
 
     def __len__(self):
-        return -(-len(self.x) // self.batch_size)
+        return -(-example_count(self.x) // self.batch_size)
 
     def __getitem__(self, index):
         rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
-        images = self.x[rows].astype("float32")
+        images = take_rows(self.x, rows)
         if self.augmentation is not None:
-            images = keras.ops.convert_to_numpy(self.augmentation(images, training=True))
+            augment = lambda batch: keras.ops.convert_to_numpy(  # noqa: E731
+                self.augmentation(batch, training=True))
+            images = ({**images, "image": augment(images["image"])}
+                      if isinstance(images, dict) else augment(images))
         if self.y is None:
             return (images,)
         if isinstance(self.y, dict):
@@ -45,3 +50,15 @@ class ArrayBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._rng.shuffle(self._order)
+
+
+def example_count(x) -> int:
+    """How many examples `x` holds: an array's length, or a dict of arrays' common length."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take_rows(x, rows):
+    """Rows of an array, or of every array of a dict, as float32."""
+    if isinstance(x, dict):
+        return {name: values[rows].astype("float32") for name, values in x.items()}
+    return x[rows].astype("float32")

@@ -8,7 +8,8 @@ class DatasetSplits:
     """In-memory train / validation / test arrays with their labels and provenance.
 
     Images are raw pixel values (uint8, NHWC); labels are class indices (or
-    regression targets). `source` says where the data came from, so results can
+    regression targets). Paired inputs (audio-visual) are dicts of arrays
+    `{"image", "waveform"}`. `source` says where the data came from, so results can
     say whether they are real or synthetic.
     """
 
@@ -23,7 +24,8 @@ class DatasetSplits:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
+        x = self.x_train["image"] if isinstance(self.x_train, dict) else self.x_train
+        return tuple(x.shape[1:])
 
     def subset(self, train: int | None = None, val: int | None = None,
                test: int | None = None) -> "DatasetSplits":

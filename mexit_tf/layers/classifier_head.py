@@ -1,6 +1,7 @@
 import keras
 
 from mexit_tf.errors import MexitError
+from mexit_tf.layers.exits.exit_head import ExitHead
 
 
 @keras.saving.register_keras_serializable(package="mexit_tf")
@@ -11,6 +12,9 @@ class ClassifierHead(keras.layers.Layer):
     (`pooling="token"`) or the mean of all tokens (`pooling="gap"`), an optional
     tanh pre-logits layer (`intermediate_dim`, as in keras-hub's
     `ViTImageClassifier`), then Dense(C).
+
+    Called on `[tokens, audio_token]` (the final exit of an `AudioVisualModel`),
+    the audio token is concatenated to the pooled visual token (late fusion).
 
     Example:
     >>> head = ClassifierHead(num_outputs=10)
@@ -30,20 +34,25 @@ class ClassifierHead(keras.layers.Layer):
         self.classifier = keras.layers.Dense(self.num_outputs, name="classifier")
 
     def build(self, input_shape):
-        pooled = (input_shape[0], input_shape[-1])
+        input_shape, audio_shape = ExitHead.split_audio(input_shape)
+        width = input_shape[-1] + (0 if audio_shape is None else audio_shape[-1])
+        pooled = (input_shape[0], width)
         if self.pre_logits is not None:
             self.pre_logits.build(pooled)
             pooled = (input_shape[0], self.intermediate_dim)
         self.classifier.build(pooled)
 
-    def call(self, tokens):
+    def call(self, inputs):
+        tokens, audio_token = ExitHead.split_audio(inputs)
         pooled = tokens[:, 0, :] if self.pooling == "token" else keras.ops.mean(tokens, axis=1)
+        if audio_token is not None:
+            pooled = keras.ops.concatenate([pooled, audio_token[:, 0, :]], axis=-1)
         if self.pre_logits is not None:
             pooled = self.pre_logits(pooled)
         return self.classifier(pooled)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_outputs)
+        return (ExitHead.split_audio(input_shape)[0][0], self.num_outputs)
 
     def get_config(self):
         config = super().get_config()

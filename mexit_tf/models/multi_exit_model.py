@@ -126,6 +126,11 @@ class MultiExitModel(keras.Model):
         return head
 
     @property
+    def encoders(self) -> list:
+        """What the training regimes freeze with the backbone (`AudioVisualModel`: more)."""
+        return [self.backbone]
+
+    @property
     def is_regression(self) -> bool:
         return self.num_outputs == 1
 

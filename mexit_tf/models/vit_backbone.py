@@ -35,6 +35,8 @@ class ViTBackbone(keras.Model):
         frontend: a layer with `raw_input_shape` (e.g. `LogMelSpectrogram`)
             that maps raw input to the patch embedding's input; replaces
             the pixel rescaling. `image_shape` may then be left out.
+        layer_prefix: prepended to the names of the backbone's own layers,
+            so two backbones can live in one model (`AudioVisualModel`).
 
     Example:
     >>> backbone = ViTBackbone.from_preset("XS/4", image_shape=(28, 28, 1))
@@ -45,7 +47,7 @@ class ViTBackbone(keras.Model):
     def __init__(self, image_shape=None, patch_size=16, hidden_dim=192, num_layers=12,
                  num_heads=3, mlp_dim=768, dropout_rate=0.0, attention_dropout=0.0,
                  layer_norm_epsilon=1e-6, use_class_token=True, pixel_scale=1 / 255.0,
-                 pixel_offset=0.0, frontend=None, **kwargs):
+                 pixel_offset=0.0, frontend=None, layer_prefix="", **kwargs):
         if isinstance(frontend, dict):
             frontend = keras.saving.deserialize_keras_object(frontend)
         if frontend is not None:
@@ -73,22 +75,22 @@ class ViTBackbone(keras.Model):
         # The attribute keeps its name for images, so models saved before
         # frontends existed load as they are.
         self.rescaling = frontend or keras.layers.Rescaling(pixel_scale, pixel_offset,
-                                                            name="rescaling")
+                                                            name=f"{layer_prefix}rescaling")
         self.patch_embedding = PatchEmbedding(image_shape, patch, hidden_dim, use_class_token,
-                                              name="patch_embedding")
+                                              name=f"{layer_prefix}patch_embedding")
         self.encoder_blocks = [
             EncoderBlock(hidden_dim, num_heads, mlp_dim, dropout_rate, attention_dropout,
-                         layer_norm_epsilon, name=f"block_{i + 1}")
+                         layer_norm_epsilon, name=f"{layer_prefix}block_{i + 1}")
             for i in range(num_layers)
         ]
         self.final_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
-                                                          name="final_norm")
+                                                          name=f"{layer_prefix}final_norm")
 
         # === Functional model ===
         self.input_kind = "image" if frontend is None else "audio"
         self.raw_input_shape = image_shape if frontend is None else raw_input_shape
         images = keras.Input(shape=self.raw_input_shape,
-                             name="images" if frontend is None else "waveform")
+                             name="image" if frontend is None else "waveform")
         tokens = self.patch_embedding(self.rescaling(images))
         block_outputs = {}
         for index, block in enumerate(self.encoder_blocks, start=1):
@@ -111,6 +113,7 @@ class ViTBackbone(keras.Model):
         self.pixel_scale = float(pixel_scale)
         self.pixel_offset = float(pixel_offset)
         self.frontend = frontend
+        self.layer_prefix = str(layer_prefix)
         self.grid_shape = self.patch_embedding.grid_shape
 
     def grid_shape_at(self, block: int) -> tuple[int, int]:
@@ -142,6 +145,7 @@ class ViTBackbone(keras.Model):
             "pixel_scale": self.pixel_scale, "pixel_offset": self.pixel_offset,
             "frontend": (None if self.frontend is None
                          else keras.saving.serialize_keras_object(self.frontend)),
+            "layer_prefix": self.layer_prefix,
         }
 
     @classmethod

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from mexit_tf.data.array_batches import ArrayBatches
+from mexit_tf.data.array_batches import ArrayBatches, example_count
 from mexit_tf.errors import MexitError
 from mexit_tf.models.multi_exit_model import FINAL_EXIT
 from mexit_tf.training.gaussian_nll import GaussianNLL
@@ -39,7 +39,7 @@ def fit_copycat(model, x, epochs: int = 1, soft: bool = False, temperature: floa
     """
     if model.is_regression and soft:
         raise MexitError("Soft copycat targets need a classification model (num_outputs > 1).")
-    if len(x) == 0:
+    if example_count(x) == 0:
         raise MexitError("Copycat fine-tuning received 0 inputs.")
     early = model.exit_names[:-1]
     if not early:

@@ -25,7 +25,8 @@ def apply_regime(model, regime: str) -> None:
     check_regime(regime)
     _unfreeze(model)
     if regime in ("classifier_wise", "copycat"):
-        model.backbone.trainable = False
+        for encoder in model.encoders:
+            encoder.trainable = False
     if regime == "copycat":
         model.final_head.trainable = False
 
@@ -39,6 +40,10 @@ def layer_wise_phases(model) -> list[dict]:
     last.
     """
     backbone = model.backbone
+    if len(model.encoders) > 1:
+        raise MexitError("Layer-wise training splits one ViT into its encoder blocks; this "
+                         f"{type(model).__name__} has {len(model.encoders)} encoders. Train it "
+                         "end to end, classifier-wise or with copycat.")
     if not hasattr(backbone, "encoder_blocks"):
         raise MexitError(f"Layer-wise training splits a ViT into its encoder blocks; this "
                          f"model's backbone is a {type(backbone).__name__}. Train it end to "
@@ -92,4 +97,5 @@ def _unfreeze(model) -> None:
     # unfreezes them without the backbone knowing; Keras skips setting a
     # `trainable` that has not changed, so say it first, or freezing the
     # backbone again (another regime, another model sharing it) does nothing.
-    model.backbone.trainable = True
+    for encoder in model.encoders:
+        encoder.trainable = True

@@ -27,6 +27,10 @@ class ExitHead(keras.layers.Layer):
     shape is inferred from the token count when it is square; pass
     `grid_shape` for other grids (e.g. spectrograms).
 
+    A head with `accepts_audio_token` may also be called on `[tokens,
+    audio_token]` (an audio-visual exit, `AudioVisualModel`): the audio token
+    `(B, 1, D)` joins what the head attends to.
+
     Args:
         num_outputs: C, classes (logits) or 1 for regression. Outputs are linear.
         grid_shape: `(gh, gw)` of the patch grid, or None to infer a square grid.
@@ -36,6 +40,7 @@ class ExitHead(keras.layers.Layer):
 
     head_type = None
     requires_class_token = False
+    accepts_audio_token = False
 
     def __init__(self, num_outputs, grid_shape=None, class_token=True, layer_norm_epsilon=1e-6,
                  **kwargs):
@@ -79,8 +84,16 @@ class ExitHead(keras.layers.Layer):
         gh, gw = self.grid_shape
         return ops.reshape(patches, (-1, gh, gw, patches.shape[-1]))
 
+    @staticmethod
+    def split_audio(inputs):
+        """`(tokens, audio_token or None)` from `tokens` or `[tokens, audio_token]`."""
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 2 and not isinstance(
+                inputs[0], int | type(None)):
+            return inputs[0], inputs[1]
+        return inputs, None
+
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_outputs)
+        return (self.split_audio(input_shape)[0][0], self.num_outputs)
 
     def get_config(self):
         config = super().get_config()
