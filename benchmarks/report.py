@@ -378,10 +378,10 @@ def audio_visual_section(result):
     gains = [test["plain"][n] - test["copycat"][n] for n in early]
     lines += ["", f"Final exit (audio-visual): end to end {test['end_to_end']['final']}, "
               f"trained alone {test['plain']['final']}. End to end, the audio lowers the MAE at "
-              f"{sum(h > 0 for h in helped)} of {len(helped)} depths (mean "
-              f"{sum(helped) / len(helped):+.4f} items). Copycat vs plain: copycat has the lower "
-              f"MAE at {sum(g > 0 for g in gains)} of {len(gains)} early exits (mean difference "
-              f"{sum(gains) / len(gains):+.4f} items in copycat's favour).", "",
+              f"{sum(h > 0 for h in helped)} of {len(helped)} depths (by "
+              f"{sum(helped) / len(helped):.4f} items on average). Copycat vs plain: copycat has "
+              f"the lower MAE at {sum(g > 0 for g in gains)} of {len(gains)} early exits (mean "
+              f"difference {sum(gains) / len(gains):+.4f} items in copycat's favour).", "",
               "Three float32 bundles share the end-to-end model's weights; each policy "
               f"(`agreement`) is calibrated on validation for an MAE increase <= "
               f"{result['target_mae_increase']}. *Paid for audio*: share of test inputs that "
@@ -393,6 +393,28 @@ def audio_visual_section(result):
             for variant, bundle in result["bundles"].items()]
     lines += _table(["bundle", "audio runs in", "that stage ms", "test MAE", "paid for audio",
                      "mean ms", "all stages ms", "speed-up"], rows)
+    both = result["bundles"].get("both")
+    if both:
+        # In `both`, the stage of exit_1_av runs no block: the audio branch and one
+        # audio-visual head; later audio-visual stages run that head alone.
+        stage_ms = both["stage_ms"]
+        heads = [ms for name, ms in stage_ms.items()
+                 if name.endswith("_av") and name != both["audio_branch_stage"]]
+        if heads:
+            branch = stage_ms[both["audio_branch_stage"]] - sorted(heads)[len(heads) // 2]
+            lines += ["", "The audio branch alone (the `both` bundle's "
+                      f"{both['audio_branch_stage']} stage less the median audio-visual "
+                      f"head-only stage) costs about {branch:.3f} ms per input: what an input "
+                      "that leaves at a visual exit before it saves."]
+    visual = result["bundles"].get("visual_exits")
+    if both and visual:
+        lines += ["", f"Skipping the audio branch (the visual-exits bundle) spares it for "
+                  f"{1 - visual['paid_for_audio']:.0%} of test inputs, at test MAE "
+                  f"{visual['policy_mae']} and {visual['mean_latency_ms']} ms per input; letting "
+                  f"the policy choose (`both`) gives MAE {both['policy_mae']} at "
+                  f"{both['mean_latency_ms']} ms with {both['paid_for_audio']:.0%} paying for "
+                  "audio. *Stage ms* are the export's medians per stage; *mean ms* and *all "
+                  "stages ms* are timed per input in the Python cascade, hand-offs included."]
     return lines + ["", _provenance(result), ""]
 
 

@@ -54,6 +54,11 @@ class BundleLoaderTest {
         assertEquals("audio", audio.inputKind)
         assertEquals(8000, audio.sampleRate)
         assertEquals(listOf(1, 8320), audio.inputShape)
+        // An audio-visual bundle parses (its shape is the image part's) so the demo can refuse it by kind.
+        val pairs = BundleLoader.load(bundle(input = """{"kind": "audiovisual", "shape": [1, 64, 64, 1],
+            "parts": [{"name": "image", "shape": [1, 64, 64, 1]}, {"name": "waveform", "shape": [1, 8320]}]}"""))
+        assertEquals("audiovisual", pairs.inputKind)
+        assertEquals(listOf(1, 64, 64, 1), pairs.inputShape)
     }
 
     @Test
