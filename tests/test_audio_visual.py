@@ -87,6 +87,14 @@ def test_bad_audio_visual_input_is_refused_by_name(trained):
         trained.fit({**x, "waveform": x["waveform"][:7]}, y, verbose=0)
     with pytest.raises(MexitError, match=r"keys 'image' and 'waveform'; received \['image'\]"):
         trained.evaluate({"image": x["image"]}, y, verbose=0)
+    with pytest.raises(MexitError, match=r"keys 'image' and 'waveform'; received ndarray"):
+        trained.fit(x["image"], y, verbose=0)
+    # A dataset of dict pairs is Keras' to batch and check: it trains.
+    import tensorflow as tf
+
+    history = trained.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(4), epochs=1,
+                          verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
     with pytest.raises(MexitError, match="head 'mlp_ee' cannot take the audio token"):
         mexit_tf.AudioVisualModel(mexit_tf.ViTBackbone((16, 16, 1), 4, 16, 2, 2, 32),
                                   audio_backbone(), exits={}, audio_exits={1: "mlp_ee"},

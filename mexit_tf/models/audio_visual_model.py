@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 
 from mexit_tf.errors import MexitError
 from mexit_tf.layers.audio_token import AudioToken
@@ -117,12 +118,12 @@ class AudioVisualModel(MultiExitModel):
         return [self.backbone, self.audio_backbone, self.audio_token]
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        if not isinstance(x, keras.utils.PyDataset):
+        if _in_memory(x):  # datasets and generators are Keras' to check
             check_pairs(x)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        if not isinstance(x, keras.utils.PyDataset):
+        if _in_memory(x):
             check_pairs(x)
         return super().evaluate(x, y, *args, **kwargs)
 
@@ -191,6 +192,10 @@ def _named_apart(audio_backbone, backbone):
                                        "name": f"audio_{audio_backbone.name}"})
     renamed.set_weights(audio_backbone.get_weights())
     return renamed
+
+
+def _in_memory(x) -> bool:
+    return x is None or isinstance(x, dict | list | tuple | np.ndarray)
 
 
 def check_pairs(x) -> None:
