@@ -104,3 +104,30 @@ def train_three_ways(build, x, y, epochs, head_epochs, smoke, work=None, name="m
         seconds[regime] = round(time.perf_counter() - started, 1)
         models[regime] = model
     return models, seconds
+
+
+def counting_arguments(parser, train: int, epochs: int, copycat_epochs: int) -> None:
+    """The arguments the two counting studies share (`--note` included)."""
+    from _common import add_note_argument
+
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--train", type=int, default=train, help="training examples")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--copycat-epochs", type=int, default=copycat_epochs)
+    parser.add_argument("--target-mae", type=float, default=0.05,
+                        help="allowed MAE increase (items) for the policy")
+    parser.add_argument("--work", default="runs/study", help="cache of trained models")
+    add_note_argument(parser)
+
+
+def counting_items(args, smoke_sizes):
+    """`(items, (train, validation, test) sizes, epochs, head epochs)` for a counting study:
+    Fashion-MNIST items, or noise items at `smoke_sizes` and 1 epoch for `--smoke`."""
+    if args.smoke:
+        from _common import smoke_data
+
+        return smoke_data(), smoke_sizes, 1, 1
+    from mexit_tf.data import load_fashion_mnist
+
+    return (load_fashion_mnist(seed=SEED), (args.train, 2000, 2000), args.epochs,
+            args.copycat_epochs)

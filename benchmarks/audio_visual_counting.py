@@ -29,8 +29,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import add_note_argument, save_result  # noqa: E402
-from _exit_training import RECIPE, SEED, per_exit_scores, train_three_ways  # noqa: E402
+from _common import save_result  # noqa: E402
+from _exit_training import (  # noqa: E402
+    RECIPE,
+    SEED,
+    counting_arguments,
+    counting_items,
+    per_exit_scores,
+    train_three_ways,
+)
 from audio_exits import NUM_SAMPLES, SAMPLE_RATE, load_data  # noqa: E402
 
 import mexit_tf  # noqa: E402
@@ -85,30 +92,15 @@ def audio_share(manifest: dict, histogram: dict) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--digits", default="runs/spoken_digits", help="spoken-digit folder; "
                         "synthesized there if missing")
-    parser.add_argument("--train", type=int, default=6000, help="training pairs")
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--copycat-epochs", type=int, default=3)
-    parser.add_argument("--target-mae", type=float, default=0.05,
-                        help="allowed MAE increase (items) for the policies")
-    parser.add_argument("--work", default="runs/study", help="cache of trained models")
-    add_note_argument(parser)
+    counting_arguments(parser, train=6000, epochs=6, copycat_epochs=3)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         clips = load_data(scratch / "digits" if args.smoke else Path(args.digits), args.smoke)
         voices = tuple(clips[split][0] for split in ("train", "validation", "test"))
-        if args.smoke:
-            from _common import smoke_data
-
-            items, sizes, epochs, head_epochs = smoke_data(), (32, 16, 16), 1, 1
-        else:
-            from mexit_tf.data import load_fashion_mnist
-
-            items, sizes = load_fashion_mnist(seed=SEED), (args.train, 2000, 2000)
-            epochs, head_epochs = args.epochs, args.copycat_epochs
+        items, sizes, epochs, head_epochs = counting_items(args, (32, 16, 16))
         data = audio_visual_counting_splits(items, voices, *sizes, seed=SEED)
         models, seconds = train_three_ways(
             lambda exits: build_model(args.smoke, exits), data.x_train, data.y_train, epochs,

@@ -20,8 +20,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import add_note_argument, save_result  # noqa: E402
-from _exit_training import RECIPE, SEED, per_exit_scores, train_three_ways  # noqa: E402
+from _common import save_result  # noqa: E402
+from _exit_training import (  # noqa: E402
+    RECIPE,
+    SEED,
+    counting_arguments,
+    counting_items,
+    per_exit_scores,
+    train_three_ways,
+)
 
 import mexit_tf  # noqa: E402
 from converters.bundle_export import export_bundle  # noqa: E402
@@ -41,24 +48,9 @@ def build_model(smoke: bool, exits: bool = True) -> mexit_tf.MultiExitModel:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--train", type=int, default=10000, help="training canvases")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--copycat-epochs", type=int, default=4)
-    parser.add_argument("--target-mae", type=float, default=0.05,
-                        help="allowed MAE increase (items) for the policy")
-    parser.add_argument("--work", default="runs/study", help="cache of trained models")
-    add_note_argument(parser)
+    counting_arguments(parser, train=10000, epochs=8, copycat_epochs=4)
     args = parser.parse_args(argv)
-    if args.smoke:
-        from _common import smoke_data
-
-        items, sizes, epochs, head_epochs = smoke_data(), (48, 24, 24), 1, 1
-    else:
-        from mexit_tf.data import load_fashion_mnist
-
-        items, sizes = load_fashion_mnist(seed=SEED), (args.train, 2000, 2000)
-        epochs, head_epochs = args.epochs, args.copycat_epochs
+    items, sizes, epochs, head_epochs = counting_items(args, (48, 24, 24))
     data = counting_splits(items, *sizes, seed=SEED)
     models, seconds = train_three_ways(
         lambda exits: build_model(args.smoke, exits), data.x_train, data.y_train, epochs,

@@ -189,19 +189,18 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
 def _check_calibration_inputs(model, x_cal) -> None:
     if isinstance(model, AudioVisualModel):
         check_pairs(x_cal)
-        expected = {"image": model.backbone.raw_input_shape,
-                    "waveform": model.audio_backbone.raw_input_shape}
+        parts = [("image", x_cal["image"], model.backbone.raw_input_shape),
+                 ("waveform", x_cal["waveform"], model.audio_backbone.raw_input_shape)]
     elif isinstance(x_cal, dict):
         raise MexitError(f"This model takes one input; received a dict of {sorted(x_cal)}.")
     else:
-        expected = {"": model.backbone.raw_input_shape}
-        x_cal = {"": x_cal}
-    for name, shape in expected.items():
-        if len(x_cal[name]) == 0:
+        parts = [("input", x_cal, model.backbone.raw_input_shape)]
+    for name, values, shape in parts:
+        if len(values) == 0:
             raise MexitError("Calibration data is empty: received 0 examples.")
-        if tuple(x_cal[name].shape[1:]) != tuple(shape):
-            raise MexitError(f"Calibration {name or 'input'}s have shape "
-                             f"{tuple(x_cal[name].shape[1:])}; the model takes {tuple(shape)}.")
+        if tuple(values.shape[1:]) != tuple(shape):
+            raise MexitError(f"Calibration {name}s have shape {tuple(values.shape[1:])}; the "
+                             f"model takes {tuple(shape)}.")
 
 
 def _example(x, row, role) -> dict:

@@ -3,7 +3,6 @@
 import keras
 
 from mexit_tf.errors import MexitError
-from mexit_tf.models.audio_visual_model import AudioVisualModel
 from mexit_tf.models.cnn_backbone import CNNBackbone
 from mexit_tf.models.multi_exit_model import FINAL_EXIT, MultiExitModel
 
@@ -22,28 +21,7 @@ def build_stage_models(model: MultiExitModel) -> list[keras.Model]:
     backbone = model.backbone
     if isinstance(backbone, CNNBackbone):
         return _cnn_stages(model)
-    if isinstance(model, AudioVisualModel):
-        return _audio_visual_stages(model)
-    bounds = [0, *model.exit_blocks, backbone.num_layers]
-    heads = [*model.exit_heads, model.final_head]
-    token_shape = (backbone.patch_embedding.num_tokens, backbone.hidden_dim)
-    stages = []
-    for index, name in enumerate(model.exit_names):
-        if index == 0:
-            inputs = keras.Input(backbone.raw_input_shape, batch_size=1,
-                                 name="image" if backbone.input_kind == "image" else "waveform")
-            hidden = backbone.patch_embedding(backbone.rescaling(inputs))
-        else:
-            inputs = keras.Input(token_shape, batch_size=1, name="hidden_in")
-            hidden = inputs
-        for block in backbone.encoder_blocks[bounds[index]:bounds[index + 1]]:
-            hidden = block(hidden)
-        if name == FINAL_EXIT:
-            outputs = (heads[index](backbone.final_norm(hidden)),)
-        else:
-            outputs = (heads[index](hidden), hidden)
-        stages.append(_stage(inputs, outputs, ["logits", "hidden"], index, name))
-    return stages
+    return _vit_stages(model)
 
 
 def _stage(inputs, outputs, roles, index, name):
@@ -52,23 +30,25 @@ def _stage(inputs, outputs, roles, index, name):
     return stage
 
 
-def _audio_visual_stages(model) -> list[keras.Model]:
-    """Stages of an `AudioVisualModel`, in its exit order.
+def _vit_stages(model) -> list[keras.Model]:
+    """Stages of a ViT model, in its exit order.
 
-    The stage of the first audio-visual exit also takes the `waveform`, runs
-    the audio backbone and hands on the audio token; later audio-visual
-    stages take that token (`audio_token_in`). A stage whose exit sits after
-    the same block as the previous one runs no block and hands on no tokens:
-    the runtime keeps the previous stage's.
+    For an `AudioVisualModel`, the stage of the first audio-visual exit also
+    takes the `waveform`, runs the audio backbone and hands on the audio
+    token; later audio-visual stages take that token (`audio_token_in`). A
+    stage whose exit sits after the same block as the previous one runs no
+    block and hands on no tokens: the runtime keeps the previous stage's.
     """
-    backbone, audio = model.backbone, model.audio_backbone
+    backbone = model.backbone
     bounds = [0, *model.exit_blocks, backbone.num_layers]
     heads = [*model.exit_heads, model.final_head]
-    first_audio = model.exit_uses_audio.index(True)
+    uses_audio = model.exit_uses_audio
+    first_audio = uses_audio.index(True) if any(uses_audio) else None
     stages = []
     for index, name in enumerate(model.exit_names):
         if index == 0:
-            inputs = [keras.Input(backbone.raw_input_shape, batch_size=1, name="image")]
+            inputs = [keras.Input(backbone.raw_input_shape, batch_size=1,
+                                  name="image" if backbone.input_kind == "image" else "waveform")]
             hidden = backbone.patch_embedding(backbone.rescaling(inputs[0]))
         else:
             inputs = [keras.Input((backbone.patch_embedding.num_tokens, backbone.hidden_dim),
@@ -79,9 +59,10 @@ def _audio_visual_stages(model) -> list[keras.Model]:
             hidden = block(hidden)
         token = None
         if index == first_audio:
+            audio = model.audio_backbone
             inputs.append(keras.Input(audio.raw_input_shape, batch_size=1, name="waveform"))
             token = model.audio_token(audio(inputs[-1]))
-        elif model.exit_uses_audio[index]:
+        elif uses_audio[index]:
             inputs.append(keras.Input((1, backbone.hidden_dim), batch_size=1,
                                       name="audio_token_in"))
             token = inputs[-1]
@@ -95,7 +76,8 @@ def _audio_visual_stages(model) -> list[keras.Model]:
         if index == first_audio and not final:
             outputs.append(token)
             roles.append("audio_token")
-        stages.append(_stage(inputs, tuple(outputs), roles, index, name))
+        stages.append(_stage(inputs[0] if len(inputs) == 1 else inputs, tuple(outputs), roles,
+                             index, name))
     return stages
 
 

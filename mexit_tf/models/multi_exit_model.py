@@ -96,6 +96,8 @@ class MultiExitModel(keras.Model):
         self.final_head = final_head
         self.exit_blocks = [block for block, _ in pairs]
         self.exit_names = [exit_name(block) for block in self.exit_blocks] + [FINAL_EXIT]
+        # Per exit, final included: does it read an audio token? (`AudioVisualModel`)
+        self.exit_uses_audio = [False] * len(self.exit_names)
         self.num_outputs = int(num_outputs)
         self.predict_variance = bool(predict_variance)
         self.final_loss_weight = float(final_loss_weight)

@@ -86,9 +86,12 @@ class ExitHead(keras.layers.Layer):
 
     @staticmethod
     def split_audio(inputs):
-        """`(tokens, audio_token or None)` from `tokens` or `[tokens, audio_token]`."""
-        if isinstance(inputs, (list, tuple)) and len(inputs) == 2 and not isinstance(
-                inputs[0], int | type(None)):
+        """`(tokens, audio_token or None)` from `tokens` or `[tokens, audio_token]`.
+
+        Works on tensors and on their shapes (in `build`): a shape is a tuple
+        of ints or None, a pair holds two tensors or two shapes."""
+        if isinstance(inputs, list | tuple) and len(inputs) == 2 and not isinstance(
+                inputs[0], int | None):
             return inputs[0], inputs[1]
         return inputs, None
 
