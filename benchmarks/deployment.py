@@ -27,10 +27,9 @@ from _common import (  # noqa: E402
     save_result,
     smoke_model_and_data,
 )
-
-from converters.bundle_export import calibrate_bundle, export_bundle, load_multi_exit_model  # noqa: E402
-from converters.cascade import Cascade  # noqa: E402
-from converters.litert_stage import LiteRTStage  # noqa: E402
+from mexit_tf.converters.bundle_export import calibrate_bundle, export_bundle, load_multi_exit_model  # noqa: E402
+from mexit_tf.converters.cascade import Cascade  # noqa: E402
+from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
 

@@ -35,12 +35,12 @@ from _study import (  # noqa: E402
     study_setup,
     train_cached,
 )
+from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
+from mexit_tf.converters.cascade import Cascade  # noqa: E402
+from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
+from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
+from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 
-from converters.bundle_export import export_bundle  # noqa: E402
-from converters.cascade import Cascade  # noqa: E402
-from converters.litert_stage import LiteRTStage  # noqa: E402
-from converters.stage_builder import build_stage_models  # noqa: E402
-from converters.tflite_conversion import convert_to_tflite  # noqa: E402
 from mexit_tf.errors import MexitError  # noqa: E402
 from mexit_tf.gating import calibrate_policy, policy_outcome  # noqa: E402
 from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402

@@ -428,7 +428,7 @@ def record_training(metrics_path, command, note):
 
 def draw_plots(docs: Path, results: Path = RESULTS) -> None:
     """Every plot of the page, from the results alone."""
-    from converters.tradeoff_plot import draw_tradeoff
+    from mexit_tf.converters.tradeoff_plot import draw_tradeoff
 
     for name, path, draw in (
             ("exit_heads", "exit_heads.png", plot_exit_heads),

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from mexit_tf.converters.cascade import Cascade
+from mexit_tf.converters.litert_stage import LiteRTStage
+from mexit_tf.converters.manifest import FORMAT_VERSION, MANIFEST_NAME, sha256_of, validate_manifest
+from mexit_tf.converters.stage_builder import build_stage_models
+from mexit_tf.converters.tflite_conversion import convert_to_tflite
+from mexit_tf.converters.tflite_inspection import multiply_adds
 
-from converters.cascade import Cascade
-from converters.litert_stage import LiteRTStage
-from converters.manifest import FORMAT_VERSION, MANIFEST_NAME, sha256_of, validate_manifest
-from converters.stage_builder import build_stage_models
-from converters.tflite_conversion import convert_to_tflite
-from converters.tflite_inspection import multiply_adds
 from mexit_tf.atomic_files import write_directory_atomic, write_json_atomic
 from mexit_tf.data.array_batches import example_count, take_rows
 from mexit_tf.errors import MexitError

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import numpy as np
+from mexit_tf.converters.cascade_result import CascadeResult
+from mexit_tf.converters.litert_stage import LiteRTStage
+from mexit_tf.converters.manifest import read_manifest
 from tqdm.auto import tqdm
 
-from converters.cascade_result import CascadeResult
-from converters.litert_stage import LiteRTStage
-from converters.manifest import read_manifest
 from mexit_tf.data.array_batches import example_count
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import example_errors, policy_outcome

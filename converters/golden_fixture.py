@@ -1,6 +1,6 @@
 """Golden fixture for the Kotlin cascade core: real per-exit outputs and Python's decisions.
 
-    python -m converters.golden_fixture BUNDLE OUT.json [--count 300]
+    python -m mexit_tf.converters.golden_fixture BUNDLE OUT.json [--count 300]
 
 Runs the bundle's stages on the first `count` Fashion-MNIST test images and
 records, per image, every exit's logits and, per policy (the bundle's own
@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from mexit_tf.converters.cascade import Cascade
 
-from converters.cascade import Cascade
 from mexit_tf.atomic_files import write_text_atomic
 from mexit_tf.gating import calibrate_policy
 from mexit_tf.gating.exit_policy import ExitPolicy

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_round_trips
+from mexit_tf.converters.bundle_export import export_bundle
+from mexit_tf.converters.cascade import Cascade
+from mexit_tf.converters.tflite_conversion import convert_to_tflite
+from mexit_tf.converters.tflite_inspection import op_counts
 
 import mexit_tf
-from converters.bundle_export import export_bundle
-from converters.cascade import Cascade
-from converters.tflite_conversion import convert_to_tflite
-from converters.tflite_inspection import op_counts
 from mexit_tf.data.audio_folder import fit_length, load_audio_folder
 from mexit_tf.data.spoken_digits import load_real_prompts, synthesize
 from mexit_tf.errors import MexitError
@@ -86,7 +86,7 @@ def test_a_wrong_image_shape_for_a_frontend_is_refused():
 
 
 def test_stage_zero_computes_the_spectrogram_with_builtin_ops():
-    from converters.stage_builder import build_stage_models
+    from mexit_tf.converters.stage_builder import build_stage_models
 
     data = convert_to_tflite(build_stage_models(tiny_audio_model())[0])
     ops = op_counts(data)

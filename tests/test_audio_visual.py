@@ -5,10 +5,10 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_round_trips, run_mexit
+from mexit_tf.converters.bundle_export import export_bundle
+from mexit_tf.converters.cascade import Cascade
 
 import mexit_tf
-from converters.bundle_export import export_bundle
-from converters.cascade import Cascade
 from mexit_tf.data.audio_visual_counting import audio_visual_counting_splits, mix_voices
 from mexit_tf.data.dataset_splits import DatasetSplits
 from mexit_tf.errors import MexitError

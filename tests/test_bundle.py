@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ALL_HEADS, tiny_images, tiny_labels
+from mexit_tf.converters import Cascade, build_stage_models, export_bundle, read_manifest
+from mexit_tf.converters.manifest import validate_manifest
+from mexit_tf.converters.tflite_inspection import multiply_adds, op_counts
 
 import mexit_tf
-from converters import Cascade, build_stage_models, export_bundle, read_manifest
-from converters.manifest import validate_manifest
-from converters.tflite_inspection import multiply_adds, op_counts
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +52,7 @@ def test_stage_chain_reproduces_keras_outputs(bundle, all_heads_model):
 def test_macs_follow_the_layer_shapes():
     backbone = mexit_tf.ViTBackbone((8, 8, 1), 2, 16, 1, 2, 32)
     model = mexit_tf.MultiExitModel(backbone, exits={}, num_outputs=3)
-    from converters.tflite_conversion import convert_to_tflite
+    from mexit_tf.converters.tflite_conversion import convert_to_tflite
 
     macs = multiply_adds(convert_to_tflite(build_stage_models(model)[0]))
     tokens, width, mlp = 17, 16, 32
@@ -113,7 +113,7 @@ def test_truncated_stage_with_matching_sha_is_refused(bundle, tmp_path):
     path = _copy(bundle, tmp_path)
     data = (path / "stage_1.tflite").read_bytes()[:200]
     (path / "stage_1.tflite").write_bytes(data)
-    from converters.manifest import sha256_of
+    from mexit_tf.converters.manifest import sha256_of
 
     _edit_manifest(path, lambda m: m["stages"][1].update(sha256=sha256_of(path / "stage_1.tflite")))
     with pytest.raises(mexit_tf.MexitError, match="not a loadable TFLite model"):
@@ -129,7 +129,7 @@ def test_export_never_overwrites_unless_asked(bundle, all_heads_model, tmp_path)
 
 
 def test_failed_export_leaves_nothing_behind(all_heads_model, tmp_path, monkeypatch):
-    import converters.bundle_export as bundle_export
+    import mexit_tf.converters.bundle_export as bundle_export
 
     def broken_parity(*args, **kwargs):
         raise mexit_tf.MexitError("Parity check failed: exit_1: max relative error 1e-2 > 1e-4")

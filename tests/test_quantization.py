@@ -4,14 +4,14 @@ import keras
 import numpy as np
 import pytest
 from conftest import run_mexit, tiny_backbone
+from mexit_tf.converters.bundle_export import export_bundle
+from mexit_tf.converters.litert_stage import LiteRTStage
+from mexit_tf.converters.stage_builder import build_stage_models
+from mexit_tf.converters.tflite_conversion import convert_to_tflite
+from mexit_tf.converters.tflite_inspection import tensor_types_of
 from PIL import Image
 
 import mexit_tf
-from converters.bundle_export import export_bundle
-from converters.litert_stage import LiteRTStage
-from converters.stage_builder import build_stage_models
-from converters.tflite_conversion import convert_to_tflite
-from converters.tflite_inspection import tensor_types_of
 from mexit_tf.cli.main import main
 from mexit_tf.quantization import FakeQuant, quantize_aware, quantizers_of
 

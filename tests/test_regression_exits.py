@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 from conftest import tiny_backbone, tiny_images
+from mexit_tf.converters import Cascade, export_bundle
 
 import mexit_tf
-from converters import Cascade, export_bundle
 from mexit_tf.gating import AgreementPolicy, ExitPolicy, VariancePolicy, calibrate_policy
 
 

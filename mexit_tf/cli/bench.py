@@ -23,7 +23,7 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from converters.cascade import Cascade
+    from mexit_tf.converters.cascade import Cascade
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
     low, high = cascade.manifest["input"].get("value_range", [0.0, 255.0])

@@ -22,8 +22,8 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from converters.bundle_export import calibrate_bundle
-    from converters.manifest import read_manifest
+    from mexit_tf.converters.bundle_export import calibrate_bundle
+    from mexit_tf.converters.manifest import read_manifest
 
     target = target_fraction(args)
     manifest = read_manifest(args.bundle)

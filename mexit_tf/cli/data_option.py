@@ -33,8 +33,9 @@ def load_split(spec: str, split: str, input_spec: dict):
         raise MexitError(
             f"This model takes image/audio pairs; the CLI reads one kind of input (received "
             f"--data {spec!r}). Export, calibrate and evaluate audio-visual models from Python: "
-            "converters.bundle_export.export_bundle(model, out, ({'image': x, 'waveform': w}, "
-            "y)) and converters.cascade.Cascade(out).evaluate(...).")
+            "mexit_tf.converters.bundle_export.export_bundle(model, out, "
+            "({'image': x, 'waveform': w}, y)) and "
+            "mexit_tf.converters.cascade.Cascade(out).evaluate(...).")
     is_audio = input_spec.get("kind") == "audio"
     if is_audio != str(spec or "").startswith("audio:"):
         raise MexitError(

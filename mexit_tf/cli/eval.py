@@ -24,7 +24,7 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from converters.cascade import Cascade
+    from mexit_tf.converters.cascade import Cascade
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
     x, y, _, _ = load_split(args.data, "test", cascade.manifest["input"])

@@ -63,7 +63,11 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from converters.bundle_export import export_bundle, load_multi_exit_model, model_input_spec
+    from mexit_tf.converters.bundle_export import (
+        export_bundle,
+        load_multi_exit_model,
+        model_input_spec,
+    )
 
     target = target_fraction(args)
     model = load_multi_exit_model(args.model)

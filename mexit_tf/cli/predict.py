@@ -64,13 +64,13 @@ def read_clip(path, spec: dict) -> np.ndarray:
 
 
 def run(args) -> int:
-    from converters.cascade import Cascade
+    from mexit_tf.converters.cascade import Cascade
 
     cascade = Cascade(args.bundle)
     spec = cascade.manifest["input"]
     if spec.get("kind") == "audiovisual":
         raise MexitError(f"{args.bundle} takes image/audio pairs; mexit predict reads one file "
-                         "per input. Use converters.cascade.Cascade(bundle).predict("
+                         "per input. Use mexit_tf.converters.cascade.Cascade(bundle).predict("
                          "{'image': ..., 'waveform': ...}) from Python.")
     audio = spec.get("kind") == "audio"
     inputs = [read_clip(path, spec) if audio else read_image(path, cascade.input_shape)

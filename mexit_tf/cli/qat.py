@@ -26,8 +26,8 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from converters.bundle_export import load_multi_exit_model
     from mexit_tf.cli.data_option import load_splits
+    from mexit_tf.converters.bundle_export import load_multi_exit_model
     from mexit_tf.errors import MexitError
     from mexit_tf.training.qat_finetune import finetune_qat
 

@@ -56,7 +56,7 @@ def run(args) -> int:
     written.update(_export_and_evaluate(out / "model.keras", bundles[0], data, "float32",
                                         args, (2, steps), config["epochs"]))
     if args.int8:
-        from converters.bundle_export import load_multi_exit_model
+        from mexit_tf.converters.bundle_export import load_multi_exit_model
         from mexit_tf.training.qat_finetune import finetune_qat
 
         print(f"[5/{steps}] quantization-aware fine-tuning, 1 epoch")
@@ -72,11 +72,11 @@ def run(args) -> int:
 
 def _export_and_evaluate(model_path, bundle, data, quantize, args, step, epochs) -> dict:
     """Export + calibrate (validation), evaluate (test), plot; returns the files written."""
-    from converters.bundle_export import export_bundle
-    from converters.cascade import Cascade, summarize
-    from converters.tradeoff_plot import plot_tradeoff
     from mexit_tf.atomic_files import write_json_atomic
     from mexit_tf.cli.eval import format_report
+    from mexit_tf.converters.bundle_export import export_bundle
+    from mexit_tf.converters.cascade import Cascade, summarize
+    from mexit_tf.converters.tradeoff_plot import plot_tradeoff
 
     first, steps = step
     suffix = "" if quantize == "float32" else f"_{quantize}"
