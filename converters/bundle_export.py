@@ -7,7 +7,13 @@ import keras
 import numpy as np
 from mexit_tf.converters.cascade import Cascade
 from mexit_tf.converters.litert_stage import LiteRTStage
-from mexit_tf.converters.manifest import FORMAT_VERSION, MANIFEST_NAME, sha256_of, validate_manifest
+from mexit_tf.converters.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    check_replaceable_bundle,
+    sha256_of,
+    validate_manifest,
+)
 from mexit_tf.converters.stage_builder import build_stage_models
 from mexit_tf.converters.tflite_conversion import convert_to_tflite
 from mexit_tf.converters.tflite_inspection import multiply_adds
@@ -148,7 +154,8 @@ def _operating_points(policy, outputs, labels, costs, sigmas) -> list[dict]:
 def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float32",
                   policy=None, target_loss=0.005, budget_ms=None, overwrite=False,
                   parity_examples=32, latency_runs=50, progress=True, source=None,
-                  ptq=False, representative_examples=200, sigmas=1.0) -> dict:
+                  ptq=False, representative_examples=200, sigmas=1.0,
+                  data_record=None) -> dict:
     """Exports `model` to a bundle folder; returns the manifest.
 
     `calibration_data=(x, y)` is a held-out split (validation, never test): it
@@ -160,12 +167,17 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     `quantize="int8"` uses the ranges of a quantization-aware model
     (`mexit_tf.quantization.quantize_aware`), or with `ptq=True` calibrates a
     float model on `representative_examples` of the calibration images.
+
+    `data_record` (default: `model.data_source`) is written to the manifest's
+    `data`, so later commands reload the same data. Only a folder that is a mexit
+    bundle is ever replaced (`overwrite=True`); anything else at `out_dir` is refused.
     """
     if not isinstance(model, MultiExitModel):
         model = load_multi_exit_model(model)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise MexitError(f"{str(out_dir)!r} already exists; pass --overwrite to replace it.")
+    check_replaceable_bundle(out_dir, overwrite)
+    if data_record is None:
+        data_record = model.data_source
     x_cal, y_cal = calibration_data
     _check_calibration_inputs(model, x_cal)
     if isinstance(model, AudioVisualModel) and quantize == "int8":
@@ -179,6 +191,7 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     def write(staging):
         manifest = _write_stages(model, staging, quantize, labels, x_cal, parity_examples,
                                  latency_runs, source, representative)
+        manifest["data"] = data_record
         write_json_atomic(staging / MANIFEST_NAME, manifest)
         return calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
                                 progress, manifest, sigmas)

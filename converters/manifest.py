@@ -49,6 +49,34 @@ def validate_manifest(manifest, where: str = "manifest") -> dict:
     return manifest
 
 
+def is_mexit_bundle(path: str | Path) -> bool:
+    """True for a folder whose manifest.json mexit wrote (format_version and stages)."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and "format_version" in manifest
+            and isinstance(manifest.get("stages"), list))
+
+
+def check_replaceable_bundle(path: str | Path, overwrite: bool) -> None:
+    """Refuses an output path that is not ours to replace: a file, a folder that is not a
+    mexit bundle, or an existing bundle without `overwrite`."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise MexitError(f"{str(path)!r} exists and is not a folder; a bundle is a folder. "
+                         "Choose another --out (nothing was written).")
+    if not is_mexit_bundle(path):
+        raise MexitError(f"{str(path)!r} exists and is not a mexit bundle (no manifest.json "
+                         "written by mexit_tf); refusing to replace it, even with --overwrite. "
+                         "Choose another --out.")
+    if not overwrite:
+        raise MexitError(f"{str(path)!r} already exists; pass --overwrite to replace it.")
+
+
 def read_manifest(bundle: str | Path, verify_files: bool = True) -> dict:
     """Loads and validates `bundle/manifest.json`; checks each stage file's sha256."""
     bundle = Path(bundle)

@@ -45,6 +45,8 @@ def write_directory_atomic(target: str | Path, write):
     staging folder removed; an existing `target` is removed only after the move.
     """
     target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(17, "Refusing to replace a file with a folder", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -64,7 +64,7 @@ def test_eval_predict_bench_calibrate(cli_bundle, image_folder, capsys, tmp_path
     assert main(["bench", str(cli_bundle), "--runs", "5", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["stages"]) == 3
     assert main(["calibrate", str(cli_bundle), "--data", f"folder:{image_folder}",
-                 "--policy", "entropy", "--target-loss", "5"]) == 0
+                 "--policy", "entropy", "--target-loss", "5", "--in-place"]) == 0
     assert json.loads((cli_bundle / "manifest.json").read_text())["policy"]["type"] == "entropy"
 
 
@@ -84,7 +84,7 @@ def test_calibration_never_touches_the_test_split(model_file, image_folder, tmp_
     assert main(["export", str(model_file), "--out", str(out), "--data",
                  f"folder:{image_folder}"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["calibration"]["calibration_examples"] == 4  # 10% of 36 images
+    assert manifest["calibration"]["calibration_examples"] == 3  # 10% of each class of 12
     assert "validation split" in manifest["data_source"]
 
 
@@ -114,9 +114,9 @@ def test_runtime_bad_inputs(cli_bundle, tmp_path, capsys):
 
     text = tmp_path / "notes.png"
     text.write_text("hello")
-    _error(capsys, ["predict", str(cli_bundle), str(text)], "not an image")
-    _error(capsys, ["predict", str(cli_bundle), str(tmp_path / "missing.png")],
-           "No such file")
+    assert main(["predict", str(cli_bundle), str(text), str(tmp_path / "missing.png")]) == 2
+    err = capsys.readouterr().err
+    assert "notes.png: cannot decode as an image" in err and "missing.png: no such file" in err
     _error(capsys, ["eval", str(tmp_path)], "not a bundle")
     broken = tmp_path / "broken"
     shutil.copytree(cli_bundle, broken)

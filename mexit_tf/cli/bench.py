@@ -10,15 +10,19 @@ import json
 
 import numpy as np
 
+from mexit_tf.cli.arguments import positive_int
+
 
 def add_parser(commands):
     parser = commands.add_parser("bench", help="time every stage of a bundle",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundle")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("bundle", help="bundle folder (from mexit export)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="LiteRT CPU threads per stage (default 1)")
+    parser.add_argument("--runs", type=positive_int, default=200,
+                        help="timed runs per stage, after 10 warm-up runs (default 200)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
 

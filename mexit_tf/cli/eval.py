@@ -8,18 +8,23 @@ Examples:
 import argparse
 import json
 
-from mexit_tf.cli.data_option import DATA_HELP, load_split
+from mexit_tf.cli.arguments import positive_int
+from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
+from mexit_tf.cli.export import rounded
 
 
 def add_parser(commands):
     parser = commands.add_parser("eval", help="evaluate a bundle on the test split",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundle")
-    parser.add_argument("--data", default="fashion_mnist", help=DATA_HELP)
-    parser.add_argument("--limit", type=int, help="evaluate the first N test images only")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("bundle", help="bundle folder (from mexit export)")
+    parser.add_argument("--data", help=DATA_HELP + "; a folder holding some of the bundle's "
+                        "classes is evaluated on those, matched by name")
+    parser.add_argument("--limit", type=positive_int, metavar="N",
+                        help="evaluate the first N test examples only")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="LiteRT CPU threads per stage (default 1)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
 
@@ -27,10 +32,14 @@ def run(args) -> int:
     from mexit_tf.converters.cascade import Cascade
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
-    x, y, _, _ = load_split(args.data, "test", cascade.manifest["input"])
+    manifest = cascade.manifest
+    record = manifest.get("data")
+    spec = resolve_data(args.data, record, "eval")
+    x, y, _, source = load_split(spec, "test", manifest["input"], manifest["labels"],
+                                 allow_subset=True, record=record, command="eval")
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
-    report = cascade.evaluate(x, y)
+    report = {"data_source": source, **cascade.evaluate(x, y)}
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -41,8 +50,10 @@ def format_report(report) -> str:
     for name, value in report[f"exit_{metric}"].items():
         lines.append(f"{name:10s} {value:9.4f} {report['stage_latency_ms'][name]:9.4f} "
                      f"{report['exit_histogram'][name]:7.1%}")
-    lines.append(f"policy {json.dumps(report['policy'])}: {metric} "
+    lines.append(f"policy {json.dumps(rounded(report['policy']))}: {metric} "
                  f"{report[f'policy_{metric}']:.4f}, mean {report['mean_latency_ms']:.4f} ms per "
                  f"image, {report['speedup_vs_all_stages']:.2f}x faster than running every stage "
-                 f"({report['examples']} test images)")
+                 f"({report['examples']} test examples)")
+    if report.get("data_source"):
+        lines.append(f"data: {report['data_source']}")
     return "\n".join(lines)

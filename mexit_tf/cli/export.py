@@ -10,8 +10,11 @@ Examples:
 
 import argparse
 import json
+import math
+import sys
 
-from mexit_tf.cli.data_option import DATA_HELP, load_split
+from mexit_tf.cli.arguments import positive_float
+from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
 
 
 def add_policy_options(parser):
@@ -21,7 +24,7 @@ def add_policy_options(parser):
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--target-loss", type=float, default=0.5, metavar="PTS",
                         help="max accuracy loss vs the final exit, in points (default 0.5)")
-    target.add_argument("--budget-ms", type=float, metavar="MS",
+    target.add_argument("--budget-ms", type=positive_float, metavar="MS",
                         help="mean latency budget instead of an accuracy target")
     parser.add_argument("--sigmas", type=float, default=1.0, metavar="S",
                         help="standard errors of the validation loss estimate kept inside "
@@ -47,17 +50,19 @@ def add_parser(commands):
     parser = commands.add_parser("export", help="export a bundle (TFLite stages + policy)",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained .keras file")
-    parser.add_argument("--out", required=True, help="bundle folder to create")
+    parser.add_argument("model", help="trained .keras file (from mexit train or model.save)")
+    parser.add_argument("--out", required=True,
+                        help="bundle folder to create (with --overwrite: a bundle to replace)")
     parser.add_argument("--quantize", default="float32",
                         choices=["float32", "float16", "dynamic", "int8"],
                         help="int8 needs a QAT model (mexit qat) or --ptq")
     parser.add_argument("--ptq", action="store_true",
                         help="int8 by post-training quantization of a float model, calibrated "
                              "on 200 validation images")
-    parser.add_argument("--data", default="fashion_mnist", help=DATA_HELP)
+    parser.add_argument("--data", help=DATA_HELP)
     add_policy_options(parser)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing bundle (only a folder that mexit wrote)")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(run=run)
 
@@ -68,14 +73,23 @@ def run(args) -> int:
         load_multi_exit_model,
         model_input_spec,
     )
+    from mexit_tf.errors import MexitError
 
     target = target_fraction(args)
+    check_out_folder(args.out, args.overwrite)
     model = load_multi_exit_model(args.model)
-    x, y, labels, source = load_split(args.data, "validation", model_input_spec(model))
-    manifest = export_bundle(model, args.out, (x, y), labels, args.quantize, args.policy,
-                             target, args.budget_ms, args.overwrite,
-                             source=f"{source}, validation split", ptq=args.ptq,
-                             sigmas=args.sigmas)
+    record = model.data_source
+    spec = resolve_data(args.data, record, "export")
+    known = (record or {}).get("class_names")
+    x, y, labels, source = load_split(spec, "validation", model_input_spec(model), known,
+                                      record=record, command="export")
+    if not model.is_regression and len(labels) != model.num_outputs:
+        raise MexitError(f"The data has {len(labels)} classes ({', '.join(labels[:8])}); the "
+                         f"model has {model.num_outputs} outputs.")
+    manifest = export_bundle(model, args.out, (x, y), known or labels, args.quantize,
+                             args.policy, target, args.budget_ms, args.overwrite,
+                             source=source, ptq=args.ptq, sigmas=args.sigmas,
+                             data_record=_record_for(record, spec))
     if args.json:
         print(json.dumps(manifest, indent=2))
     else:
@@ -86,10 +100,51 @@ def run(args) -> int:
     return 0
 
 
-def print_calibration(manifest):
+def check_out_folder(out, overwrite: bool) -> None:
+    """Refuses, before any work, an --out that export would not be allowed to replace."""
+    from mexit_tf.converters.manifest import check_replaceable_bundle
+
+    check_replaceable_bundle(out, overwrite)
+
+
+def _record_for(record, spec):
+    """The data source for the manifest: the model's record when --data names it."""
+    from mexit_tf.cli.data_option import data_spec
+
+    if record and data_spec(record) == spec:
+        return record
+    return {"kind": spec.partition(":")[0], "path": spec.partition(":")[2] or None}
+
+
+def rounded(value, digits: int = 4):
+    """Floats in `value` (nested dicts and lists too) to `digits` significant digits,
+    for what people read; JSON output keeps full precision."""
+    if isinstance(value, float) and math.isfinite(value) and value:
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
+SMALL_CALIBRATION = 200  # examples; below this the estimate's error is worth saying
+
+
+def print_calibration(manifest, command: str = "export"):
     report = manifest["calibration"]
     metric = "mae" if report.get("task") == "regression" else "accuracy"
-    print(f"policy: {json.dumps(report['policy'])}")
+    count = report["calibration_examples"]
+    if count < SMALL_CALIBRATION:
+        error = ""
+        if metric == "accuracy":
+            p = min(max(report["expected_accuracy"], 0.0), 1.0)
+            error = (f"; the expected accuracy's standard error is "
+                     f"{100 * math.sqrt(p * (1 - p) / count):.1f} points")
+        print(f"mexit {command}: warning: calibrated on only {count} examples{error}. "
+              f"Give a validation split of >= {SMALL_CALIBRATION} for a reliable policy.",
+              file=sys.stderr)
+    print(f"policy: {json.dumps(rounded(report['policy']))}")
     margin = (f" (loss + {report['sigmas']:g} standard error: "
               f"{report['expected_loss_upper_bound'] * (100 if metric == 'accuracy' else 1):.2f}"
               f"{' points' if metric == 'accuracy' else ''})" if report.get("sigmas") else "")

@@ -9,9 +9,19 @@ from mexit_tf.errors import MexitError
 SUBCOMMANDS = ("train", "qat", "export", "calibrate", "eval", "predict", "bench", "quickstart")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line (no usage block) and exits 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from mexit_tf import __version__
+
+    parser = OneLineErrorParser(
         prog="mexit", description="Multi-exit Vision Transformers: train, export, run.")
+    parser.add_argument("--version", action="version", version=f"mexit_tf {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -25,13 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version or a bad flag (already said)
+        return int(stop.code or 0)
+    try:
+        # Every command needs Keras (and TensorFlow) today; --help and --version do not.
+        import mexit_tf
+
+        mexit_tf._import_keras_quietly()
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("mexit: interrupted", file=sys.stderr)
         return 130
-    except (MexitError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+    except (MexitError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            NotADirectoryError, PermissionError) as error:
         if args.debug:
             raise
         message = str(error) if isinstance(error, MexitError) else (

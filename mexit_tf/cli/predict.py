@@ -13,6 +13,7 @@ Examples:
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -24,32 +25,24 @@ def add_parser(commands):
                                  "bundles) with a bundle",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundle")
+    parser.add_argument("bundle", help="bundle folder (from mexit export)")
     parser.add_argument("images", nargs="+", metavar="FILE", help="images, or WAV clips for "
                         "an audio bundle")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(run=run)
 
 
 def read_image(path, shape) -> np.ndarray:
-    """Reads an image file as raw pixels of `shape` (H, W, C), resizing if needed."""
-    from PIL import Image, UnidentifiedImageError
+    """Reads an image file as raw pixels of `shape` (H, W, C); each change (resized,
+    converted, 16-bit scaled) is said on stderr."""
+    from mexit_tf.data.image_file import read_image_file
 
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode = "L" if shape[-1] == 1 else "RGB"
-            if image.mode != mode:
-                print(f"mexit predict: {path}: converted {image.mode} to {mode}", file=sys.stderr)
-                image = image.convert(mode)
-            if image.size != (shape[1], shape[0]):
-                print(f"mexit predict: {path}: resized {image.size[0]}x{image.size[1]} to "
-                      f"{shape[1]}x{shape[0]}", file=sys.stderr)
-                image = image.resize((shape[1], shape[0]), Image.BILINEAR)
-            array = np.asarray(image)
-    except UnidentifiedImageError:
-        raise MexitError(f"{path} is not an image PIL can read.") from None
-    return array.reshape(shape)
+    if not Path(path).is_file():
+        raise MexitError(f"{path}: no such file.")
+    pixels, changes = read_image_file(path, tuple(shape[:2]), shape[-1])
+    for change in changes:
+        print(f"mexit predict: {path}: {change}", file=sys.stderr)
+    return pixels.reshape(shape)
 
 
 def read_clip(path, spec: dict) -> np.ndarray:
@@ -73,10 +66,17 @@ def run(args) -> int:
                          "per input. Use mexit_tf.converters.cascade.Cascade(bundle).predict("
                          "{'image': ..., 'waveform': ...}) from Python.")
     audio = spec.get("kind") == "audio"
-    inputs = [read_clip(path, spec) if audio else read_image(path, cascade.input_shape)
-              for path in args.images]
-    results = []
-    for path, x in zip(args.images, inputs, strict=True):
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            x = read_clip(path, spec) if audio else read_image(path, cascade.input_shape)
+        except (MexitError, OSError) as error:
+            # One bad file among many: name it, answer the others, exit non-zero.
+            failed += 1
+            message = str(error) if isinstance(error, MexitError) else (
+                f"{path}: {error.strerror or error}")
+            print(f"mexit predict: error: {message}", file=sys.stderr)
+            continue
         result = cascade.predict(x)
         results.append({"clip" if audio else "image": path, **result.to_dict()})
         if not args.json:
@@ -86,4 +86,8 @@ def run(args) -> int:
         for row in results:
             row.pop("output")
         print(json.dumps(results, indent=2))
+    if failed:
+        print(f"mexit predict: {failed} of {len(args.images)} file(s) could not be read",
+              file=sys.stderr)
+        return 2
     return 0

@@ -17,13 +17,16 @@ import argparse
 import json
 from pathlib import Path
 
+from mexit_tf.cli.arguments import positive_int
+
 
 def add_parser(commands):
     parser = commands.add_parser("quickstart", help="train, export, calibrate and evaluate",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/quickstart", help="output folder")
-    parser.add_argument("--epochs", type=int, default=1, help="training epochs (preset: 7)")
+    parser.add_argument("--epochs", type=positive_int, default=1,
+                        help="training epochs (default 1; the preset's full run is 7)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a bundle left by an earlier quickstart")
     parser.add_argument("--int8", action="store_true",
@@ -36,15 +39,15 @@ def add_parser(commands):
 
 def run(args) -> int:
     from mexit_tf.configs import get_preset
+    from mexit_tf.converters.manifest import check_replaceable_bundle
+    from mexit_tf.training.run_folder import prepare_run_folder
     from mexit_tf.training.trainer import load_dataset, train_from_config
 
     out = Path(args.out)
     bundles = [out / "bundle"] + ([out / "bundle_int8"] if args.int8 else [])
     for bundle in bundles:
-        if bundle.exists() and not args.overwrite:
-            from mexit_tf.errors import MexitError
-
-            raise MexitError(f"{bundle} exists from an earlier run; pass --overwrite or --out.")
+        check_replaceable_bundle(bundle, args.overwrite)
+    prepare_run_folder(out, overwrite=args.overwrite and out.exists())
     config = get_preset("fashion_mnist_cpu", smoke=args.smoke)
     config["epochs"] = 1 if args.smoke else args.epochs
     data = load_dataset(config)
@@ -81,9 +84,9 @@ def _export_and_evaluate(model_path, bundle, data, quantize, args, step, epochs)
     first, steps = step
     suffix = "" if quantize == "float32" else f"_{quantize}"
     print(f"[{first}/{steps}] exporting a {quantize} bundle and calibrating it (validation split)")
-    manifest = export_bundle(model_path, bundle, (data.x_val, data.y_val), data.class_names,
-                             quantize=quantize, overwrite=args.overwrite,
-                             source=f"{data.source}, validation split")
+    export_bundle(model_path, bundle, (data.x_val, data.y_val), data.class_names,
+                  quantize=quantize, overwrite=args.overwrite,
+                  source=f"{data.source}, validation split")
     if quantize == "float32":
         print(f"[{first + 1}/{steps}] evaluating on the test split with LiteRT")
     cascade = Cascade(bundle)
@@ -95,7 +98,9 @@ def _export_and_evaluate(model_path, bundle, data, quantize, args, step, epochs)
     if quantize == "float32":
         print(f"[{first + 2}/{steps}] plotting accuracy vs latency")
     plot = Path(args.out) / f"tradeoff{suffix}.png"
-    plot_tradeoff(outputs, data.y_test, [s["cost"]["latency_ms"] for s in manifest["stages"]],
+    # The stage times measured just now, as in the printed table: one latency source.
+    plot_tradeoff(outputs, data.y_test,
+                  [report["stage_latency_ms"][name] for name in cascade.exit_names],
                   cascade.exit_names, plot, cascade.policy,
                   title=f"Fashion-MNIST test, {epochs} epoch(s), {quantize} bundle")
     return {f"plot{suffix}": str(plot), f"eval{suffix}": str(evaluation)}

@@ -10,7 +10,10 @@ class DatasetSplits:
     Images are raw pixel values (uint8, NHWC); labels are class indices (or
     regression targets). Paired inputs (audio-visual) are dicts of arrays
     `{"image", "waveform"}`. `source` says where the data came from, so results can
-    say whether they are real or synthetic.
+    say whether they are real or synthetic. `record` is the same as plain values
+    (kind, path, image size, colour mode, class names, split rule, seed): a model
+    keeps it and later commands reload the data from it. `notes` lists what was
+    adapted on loading (resized, converted, scaled), for the user to see.
     """
 
     x_train: np.ndarray
@@ -21,6 +24,8 @@ class DatasetSplits:
     y_test: np.ndarray
     class_names: list[str] = field(default_factory=list)
     source: str = ""
+    record: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -32,7 +37,21 @@ class DatasetSplits:
         """The first `n` examples of each split (for smoke runs)."""
         return DatasetSplits(self.x_train[:train], self.y_train[:train], self.x_val[:val],
                              self.y_val[:val], self.x_test[:test], self.y_test[:test],
-                             self.class_names, self.source)
+                             self.class_names, self.source, self.record, self.notes)
+
+    def split_counts(self) -> str:
+        """'train 80 / validation 10 / test 10' with per-class counts for classifiers."""
+        lines = []
+        for name, labels in (("train", self.y_train), ("validation", self.y_val),
+                             ("test", self.y_test)):
+            line = f"{name} {len(labels)}"
+            if self.class_names:
+                counts = np.bincount(np.asarray(labels).astype(int).ravel(),
+                                     minlength=len(self.class_names))
+                line += " (" + ", ".join(f"{c} {n}" for c, n in zip(
+                    self.class_names, counts, strict=True)) + ")"
+            lines.append(line)
+        return "; ".join(lines)
 
     def describe(self) -> str:
         return (f"{len(self.x_train)} train / {len(self.x_val)} validation / "

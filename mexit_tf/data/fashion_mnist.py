@@ -72,5 +72,10 @@ def load_fashion_mnist(validation_size: int = 5000, seed: int = 0) -> DatasetSpl
                 "'apt-get install dataset-fashion-mnist'.") from None
     x_train, y_train, x_val, y_val = split_off(x_train[..., None], y_train.astype("int32"),
                                                validation_size, seed)
+    record = {"kind": "fashion_mnist", "image_size": [28, 28], "color_mode": "grayscale",
+              "class_names": list(CLASS_NAMES),
+              "split": f"validation: {validation_size} of the 60k training images "
+                       f"(seed {seed}); test: the 10k test images", "seed": seed,
+              "validation_size": validation_size}
     return DatasetSplits(x_train, y_train, x_val, y_val, x_test[..., None],
-                         y_test.astype("int32"), list(CLASS_NAMES), source)
+                         y_test.astype("int32"), list(CLASS_NAMES), source, record)

@@ -111,6 +111,7 @@ class AudioVisualModel(MultiExitModel):
         self.predict_variance = bool(predict_variance)
         self.final_loss_weight = float(final_loss_weight)
         self.quantization = None
+        self.data_source = None  # as on MultiExitModel
 
     @property
     def encoders(self) -> list:
@@ -144,6 +145,7 @@ class AudioVisualModel(MultiExitModel):
             "final_head": serialize(self.final_head),
             "final_loss_weight": self.final_loss_weight,
             "predict_variance": self.predict_variance,
+            "data_source": self.data_source,
         }
 
     @classmethod
@@ -154,7 +156,10 @@ class AudioVisualModel(MultiExitModel):
             config[key] = deserialize(config[key])
         for key in ("exits", "audio_exits"):
             config[key] = {int(block): deserialize(head) for block, head in config[key].items()}
-        return cls(**config)
+        data_source = config.pop("data_source", None)
+        model = cls(**config)
+        model.data_source = data_source
+        return model
 
 
 def _named(block, head):

@@ -12,6 +12,19 @@ def exit_name(block: int) -> str:
     return f"exit_{block}"
 
 
+def check_exits(exits, num_layers) -> list:
+    """Checks exit positions and head names before anything is built (`mexit train`)."""
+    from mexit_tf.layers.exits import EXIT_HEADS
+
+    pairs = _normalise_exits(exits, num_layers)
+    for block, head in pairs:
+        name = head.get("type") if isinstance(head, dict) else head
+        if isinstance(name, str) and name not in EXIT_HEADS:
+            raise MexitError(f"Unknown exit head {name!r} after block {block}; known heads: "
+                             f"{', '.join(sorted(EXIT_HEADS))}.")
+    return pairs
+
+
 def _normalise_exits(exits, num_layers):
     """Accepts `{block: head}` or `[(block, head), ...]`; returns a sorted list of pairs."""
     pairs = list(exits.items()) if isinstance(exits, dict) else list(exits)
@@ -58,6 +71,9 @@ class MultiExitModel(keras.Model):
         final_head: the final exit's head; defaults to `ClassifierHead`.
         final_loss_weight: default loss weight of the final exit in `compile`.
 
+    `model.data_source` (a dict, or None) records the training data (`mexit train`
+    sets it); it is saved with the model and travels into the bundle's manifest.
+
     Example:
     >>> backbone = ViTBackbone.from_preset("XS/4", image_shape=(28, 28, 1), num_layers=3)
     >>> model = MultiExitModel(backbone, exits={1: "mlp_ee", 2: "sl_vit"}, num_outputs=10)
@@ -103,6 +119,10 @@ class MultiExitModel(keras.Model):
         self.final_loss_weight = float(final_loss_weight)
         # QAT options once `quantize_aware` has attached fake-quant layers.
         self.quantization = None
+        # Where the training data came from (`DatasetSplits.record`: kind, path, image
+        # size, colour mode, class names, split rule, seed); saved with the model so
+        # export, calibrate and eval default to it and check labels by name.
+        self.data_source = None
 
     @staticmethod
     def _build_head(block, head, backbone, num_outputs):
@@ -217,6 +237,7 @@ class MultiExitModel(keras.Model):
             "final_loss_weight": self.final_loss_weight,
             "predict_variance": self.predict_variance,
             "quantization": None if self.quantization is None else dict(self.quantization),
+            "data_source": self.data_source,
         }
 
     @classmethod
@@ -227,7 +248,9 @@ class MultiExitModel(keras.Model):
         config["exits"] = {int(block): keras.saving.deserialize_keras_object(head)
                            for block, head in config["exits"].items()}
         quantization = config.pop("quantization", None)
+        data_source = config.pop("data_source", None)
         model = cls(**config)
+        model.data_source = data_source
         if quantization is not None:
             # Re-attach the fake-quant layers before Keras loads their ranges.
             from mexit_tf.quantization.quantize_aware import install_quantizers

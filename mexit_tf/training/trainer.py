@@ -16,19 +16,24 @@ from mexit_tf.models.multi_exit_model import MultiExitModel
 from mexit_tf.models.vit_backbone import ViTBackbone
 from mexit_tf.training.copycat import fit_copycat
 from mexit_tf.training.evaluation import exit_scores, predict_exits
+from mexit_tf.training.progress_lines import ProgressLines
 from mexit_tf.training.regimes import apply_regime, check_regime, fit_layer_wise
 from mexit_tf.training.smoothed_sparse_crossentropy import SmoothedSparseCrossentropy
 from mexit_tf.versions import library_versions, machine_description
 
 
-def load_dataset(config: dict) -> DatasetSplits:
-    """`dataset`: "fashion_mnist", or "folder:PATH" with `image_size` and `color_mode`."""
+def load_dataset(config: dict, progress=None) -> DatasetSplits:
+    """`dataset`: "fashion_mnist", or "folder:PATH" with `image_size` and `color_mode`
+    (None: the images' own, when they all share it). `progress(done, total)` follows
+    the decoding of a folder."""
     name = str(config["dataset"])
     if name == "fashion_mnist":
         data = load_fashion_mnist(config.get("validation_size", 5000), config.get("seed", 0))
     elif name.startswith("folder:"):
-        data = load_image_folder(name[len("folder:"):], tuple(config["image_size"]),
-                                 config.get("color_mode", "rgb"), seed=config.get("seed", 0))
+        size = config.get("image_size")
+        data = load_image_folder(name[len("folder:"):], None if size is None else tuple(size),
+                                 config.get("color_mode"), seed=config.get("seed", 0),
+                                 progress=progress)
     else:
         raise MexitError(f"Unknown dataset {name!r}; use 'fashion_mnist' or 'folder:PATH'.")
     if config.get("train_limit"):
@@ -75,6 +80,7 @@ def train_from_config(config: dict, out_dir: str | Path, data: DatasetSplits | N
     keras.utils.set_random_seed(config.get("seed", 0))
     data = data or load_dataset(config)
     model = build_model(config, data)
+    model.data_source = dict(data.record) or None
     augmentation = build_augmentation(**config.get("augment", {}), seed=config.get("seed", 0))
     batches = ArrayBatches(data.x_train, data.y_train, config["batch_size"], augmentation,
                            seed=config.get("seed", 0))
@@ -84,6 +90,8 @@ def train_from_config(config: dict, out_dir: str | Path, data: DatasetSplits | N
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     started = time.perf_counter()
     callbacks = [keras.callbacks.BackupAndRestore(str(out_dir / ".backup")), *(callbacks or [])]
+    if verbose == 2:  # not a terminal: Keras prints one line per epoch, so add step lines
+        callbacks.append(ProgressLines(len(batches)))
     validation = (data.x_val, data.y_val)
     if regime == "layer_wise":
         phases = len(model.exit_names)
