@@ -64,7 +64,7 @@ def main(argv=None):
             started = time.perf_counter()
             calibrate_bundle(bundle, *calibration, progress=False)
             rows[mode] = {
-                "int8_ranges": manifest.get("int8_ranges"),
+                "int8_from": manifest.get("int8_from"),
                 "bytes": sum(stage["bytes"] for stage in manifest["stages"]),
                 "export_seconds": round(export_seconds, 1),
                 "calibration_seconds": round(time.perf_counter() - started, 1)}

@@ -91,45 +91,67 @@ def _with_range(row, key):
     return f"{row[key]} ({low}-{high})"
 
 
+def _partitions(mode) -> str:
+    """'2 / 2' partitions per stage, with the ops left outside XNNPACK in stage 0."""
+    counts = " / ".join(str(stage["partitions"]) for stage in mode["stages"])
+    outside = mode["stages"][0]["ops_outside"]
+    return counts + (f" ({', '.join(f'{op} {n}' for op, n in outside.items())})"
+                     if outside else "")
+
+
 def int8_section(result):
-    names = list(result["accuracy"]["keras_float32"])
-    accuracy = result["accuracy"]
-    lines = ["## int8: QAT vs post-training quantization vs float32", "",
-             f"Data: {result['data']}. Float model: a `mexit train` run of the CPU preset "
-             "(without label smoothing); QAT model: `mexit qat` on it, 1 epoch. Each bundle's "
-             "policy was calibrated on its own stages' outputs (validation split, target "
-             f"{result['target_loss_points']} points); figures on the test split.", ""]
-    lines += _table(["exit", "Keras float32", "Keras QAT", "float32 bundle", "int8 QAT bundle",
-                     "int8 PTQ bundle", "int8 QAT agreement with Keras QAT"],
-                    [(n, f"{accuracy['keras_float32'][n]:.4f}", f"{accuracy['keras_qat'][n]:.4f}",
-                      f"{accuracy['float32'][n]:.4f}", f"{accuracy['int8_qat'][n]:.4f}",
-                      f"{accuracy['int8_ptq'][n]:.4f}",
-                      f"{result['int8_qat_agreement_with_keras_qat'][n]:.4f}") for n in names])
-    drops = result["max_exit_drop_points"]
-    lines += ["", f"Largest per-exit drop vs the float model: int8 QAT {drops['int8_qat']} "
-                  f"points, int8 PTQ {drops['int8_ptq']} points.", ""]
-    lines += _table(["bundle", "bytes", "vs float32"],
-                    [(n, result["bundle_bytes"][n], result["size_ratio_vs_float32"][n])
-                     for n in result["bundle_bytes"]])
-    lines += ["", "Per-stage latency (ms, LiteRT, medians of "
-              f"{result['runs']} runs, the three bundles' stage k timed side by side):", ""]
-    rows = []
-    for threads, block in result["latency"].items():
-        for name, values in block["stage_ms"].items():
-            rows.append((threads, name, " / ".join(f"{v:.3f}" for v in values),
-                         f"{sum(values):.3f}"))
-        rows.append((threads, "int8 QAT / float32", " / ".join(
-            f"{v:.2f}" for v in block["int8_qat_vs_float32_per_stage"]),
-            block["int8_qat_vs_float32_total"]))
-    lines += _table(["threads", "bundle", "stages", "sum"], rows)
-    lines += ["", "Dynamic inference with each bundle's recalibrated confidence policy:", ""]
-    lines += _table(["bundle", "test accuracy", "loss vs own final exit (points)", "mean ms",
-                     "speed-up vs final-exit model", "speed-up vs all stages", "exit mix"],
-                    [(n, r["test_accuracy"], r["loss_vs_own_final_exit_points"],
-                      r["mean_latency_ms"], r["speedup_vs_final_exit_model"] or "",
-                      r["speedup_vs_all_stages"],
+    preset = result["cpu_preset"]
+    lines = ["## Quantization modes side by side", "",
+             "Every mode's chain of stages timed in one shuffled alternation (LiteRT, medians "
+             f"of {result['runs']} runs at the CPU preset, half that at 224x224); partitions "
+             "are XNNPACK partitions per stage, with the ops left outside stage 0. `int8` is "
+             "the CPU int8 bundle (`--quantize int8`: int8 weights, activations quantized by "
+             "the runtime); `int8-static` the whole-int8 graph for NPU/DSP targets; LiteRT "
+             f"Quantizer {result.get('quantizer') or '(not installed)'} recipes were applied "
+             "to the float32 stage files.", ""]
+    for size in [key for key in result if key not in
+                 ("cpu_preset", "runs", "target_loss_points", "qat", "quantizer", "command",
+                  "seed", "note", "versions", "machine", "benchmark")]:
+        block = result[size]
+        lines += [f"**{block['model']}** (random init):", ""]
+        base = {t: block["latency_ms"][t]["float32"] for t in block["latency_ms"]}
+        lines += _table(["mode", "1 thread ms", "vs float32", "2 threads ms", "vs float32",
+                         "partitions per stage", "MB", "size vs float32"],
+                        [(name, f"{block['latency_ms']['1'][name]:.2f}",
+                          f"{block['latency_ms']['1'][name] / base['1']:.2f}",
+                          f"{block['latency_ms']['2'][name]:.2f}",
+                          f"{block['latency_ms']['2'][name] / base['2']:.2f}",
+                          _partitions(mode), f"{mode['bytes'] / 1e6:.2f}",
+                          f"{mode['bytes'] / block['modes']['float32']['bytes']:.2f}")
+                         for name, mode in block["modes"].items()])
+        lines.append("")
+    lines += [f"**CPU preset** (XS/4, 28x28, trained): {preset['data']}. Each bundle's "
+              f"policy recalibrated on its own stages (validation, target "
+              f"{result['target_loss_points']} points); accuracy on the test split.", ""]
+    base = {t: preset["latency_ms"][t]["float32"] for t in preset["latency_ms"]}
+    names = list(preset["accuracy"]["keras float32"])
+    lines += _table(["mode", "1 thread ms", "vs float32", "2 threads ms", "vs float32",
+                     "partitions per stage", "KB", "worst exit drop (points)",
+                     *[f"{n} acc" for n in names]],
+                    [(name, f"{preset['latency_ms']['1'][name]:.3f}",
+                      f"{preset['latency_ms']['1'][name] / base['1']:.2f}",
+                      f"{preset['latency_ms']['2'][name]:.3f}",
+                      f"{preset['latency_ms']['2'][name] / base['2']:.2f}",
+                      _partitions(mode), f"{mode['bytes'] / 1e3:.0f}",
+                      preset["max_exit_drop_points"][name],
+                      *[f"{preset['accuracy'][name][n]:.4f}" for n in names])
+                     for name, mode in preset["modes"].items()])
+    lines += ["", "Keras float32 per exit: " + ", ".join(
+        f"{n} {v:.4f}" for n, v in preset["accuracy"]["keras float32"].items()), "",
+        "Dynamic inference with each bundle's recalibrated confidence policy (speed-up vs "
+        "the same mode's final exit alone, a one-stage model; float32 and float16 compare "
+        "with float32's):", ""]
+    lines += _table(["mode", "test accuracy", "loss vs own final exit (points)", "mean ms",
+                     "speed-up vs final exit alone", "exit mix"],
+                    [(n, r["test_accuracy"], r["loss_vs_own_final_exit_points"], r["mean_ms"],
+                      r["speedup_vs_final_exit_alone"],
                       " / ".join(f"{share:.0%}" for share in r["exit_histogram"]))
-                     for n, r in result["dynamic_inference"].items()])
+                     for n, r in preset["dynamic_inference"].items()])
     return lines + ["", _provenance(result), ""]
 
 

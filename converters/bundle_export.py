@@ -1,11 +1,13 @@
 """Model -> bundle: stages, conversion, parity check, latency, calibration, manifest."""
 
 import datetime
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 from mexit_tf.converters.cascade import Cascade
+from mexit_tf.converters.delegation import FragmentationWarning, more_fragmented, xnnpack_delegation
 from mexit_tf.converters.litert_stage import LiteRTStage
 from mexit_tf.converters.manifest import (
     FORMAT_VERSION,
@@ -66,7 +68,7 @@ def check_parity(model, stage_files, parity_images, quantize) -> dict:
         for index, runner in enumerate(runners):
             tflite[index].append(runner.run_roles(state)[0][0])
     report, failures = {}, []
-    minimum = INT8_AGREEMENT if quantize == "int8" else REDUCED_AGREEMENT
+    minimum = INT8_AGREEMENT if quantize == "int8-static" else REDUCED_AGREEMENT
     for index, name in enumerate(model.exit_names):
         got, want = np.stack(tflite[index]), np.asarray(keras_outputs[name])
         finite = bool(np.isfinite(got).all())
@@ -153,7 +155,7 @@ def _operating_points(policy, outputs, labels, costs, sigmas) -> list[dict]:
 
 def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float32",
                   policy=None, target_loss=0.005, budget_ms=None, overwrite=False,
-                  parity_examples=32, latency_runs=50, progress=True, source=None,
+                  parity_examples=None, latency_runs=50, progress=True, source=None,
                   ptq=False, representative_examples=200, sigmas=1.0,
                   data_record=None) -> dict:
     """Exports `model` to a bundle folder; returns the manifest.
@@ -164,9 +166,17 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     check passed, so a failed export leaves nothing behind and an existing
     bundle is replaced only with `overwrite=True`.
 
-    `quantize="int8"` uses the ranges of a quantization-aware model
-    (`mexit_tf.quantization.quantize_aware`), or with `ptq=True` calibrates a
-    float model on `representative_examples` of the calibration images.
+    `quantize="int8"` is the CPU int8 bundle: int8 weights, activations
+    quantized by the runtime, every stage as unfragmented on XNNPACK as its
+    float twin. The weights are a quantization-aware model's learned int8
+    weights (`mexit_tf.quantization.quantize_aware`), or with `ptq=True` a float
+    model's, rounded. `quantize="int8-static"` is the whole-int8 graph for
+    NPU/DSP targets: from a QAT model's ranges, or with `ptq=True` calibrated on
+    `representative_examples` of the calibration images. Each stage records how
+    it maps onto XNNPACK (`delegation`); a quantized stage more fragmented than
+    its float32 twin raises a `FragmentationWarning` naming the ops left out.
+    `parity_examples` (default 32 for float32, 256 for quantized modes: their
+    gate is an agreement rate) feed the parity check.
 
     `data_record` (default: `model.data_source`) is written to the manifest's
     `data`, so later commands reload the same data. Only a folder that is a mexit
@@ -180,23 +190,48 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
         data_record = model.data_source
     x_cal, y_cal = calibration_data
     _check_calibration_inputs(model, x_cal)
-    if isinstance(model, AudioVisualModel) and quantize == "int8":
-        raise MexitError("int8 export of audio-visual models is not supported yet (their "
-                         "stages take two inputs); use --quantize float32, float16 or dynamic.")
-    if ptq and quantize != "int8":
+    if isinstance(model, AudioVisualModel) and quantize == "int8-static":
+        raise MexitError("int8-static export of audio-visual models is not supported yet "
+                         "(their stages take two inputs); use --quantize int8 --ptq, float32 "
+                         "or float16.")
+    if ptq and quantize not in ("int8", "int8-static"):
         raise MexitError(f"--ptq is post-training int8 quantization; it needs --quantize int8 "
-                         f"(received {quantize!r}).")
-    representative = x_cal[:representative_examples] if ptq else None
+                         f"or int8-static (received {quantize!r}).")
+    source_model, int8_from = _int8_source(model, quantize, ptq)
+    representative = x_cal[:representative_examples] if ptq and quantize == "int8-static" \
+        else None
+    if parity_examples is None:
+        parity_examples = 32 if quantize == "float32" else 256
 
     def write(staging):
-        manifest = _write_stages(model, staging, quantize, labels, x_cal, parity_examples,
-                                 latency_runs, source, representative)
+        manifest = _write_stages(source_model, staging, quantize, labels, x_cal,
+                                 parity_examples, latency_runs, source, representative)
+        manifest["int8_from"] = int8_from
         manifest["data"] = data_record
         write_json_atomic(staging / MANIFEST_NAME, manifest)
         return calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
                                 progress, manifest, sigmas)
 
     return write_directory_atomic(out_dir, write)
+
+
+def _int8_source(model, quantize, ptq):
+    """The model whose stages are converted, and where int8 weights come from."""
+    from mexit_tf.quantization import quantizers_of
+    from mexit_tf.quantization.quantized_weights import with_quantized_weights
+
+    qat = bool(quantizers_of(model))
+    if quantize not in ("int8", "int8-static"):
+        return model, None
+    if qat and ptq:
+        raise MexitError("This model is quantization-aware: int8 export uses what QAT learned, "
+                         "so drop --ptq.")
+    if not qat and not ptq:
+        raise MexitError(f"--quantize {quantize} needs a quantization-aware model (mexit qat) "
+                         "or --ptq for post-training quantization of this float model.")
+    if quantize == "int8" and qat:
+        return with_quantized_weights(model), "qat"
+    return model, "qat" if qat else "ptq"
 
 
 def _check_calibration_inputs(model, x_cal) -> None:
@@ -241,6 +276,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
     if representative is not None:
         representative = _stage_inputs(stages, representative)
     stage_files, specs = [], []
+    twins = _float_twin_delegation(model) if quantize != "float32" else None
     for index, stage in enumerate(stages):
         data = convert_to_tflite(stage, quantize, None if representative is None
                                  else representative[index])
@@ -253,6 +289,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
                 "head": _head_type(model, index), "inputs": probe["inputs"],
                 "outputs": probe["outputs"],
                 "cost": {"params": int(stage.count_params()), "macs": multiply_adds(data)}}
+        spec["delegation"] = _delegation_record(data, index, twins, quantize)
         if isinstance(model, AudioVisualModel):
             spec["uses_audio"] = model.exit_uses_audio[index]
             # The stage that runs the audio branch: what skipping the audio saves.
@@ -282,7 +319,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         "labels": list(labels or []),
         "quantization": quantize,
         # Where int8 scales came from: "qat" (fake-quant ranges) or "ptq" (calibration images).
-        "int8_ranges": (None if quantize != "int8" else
+        "int8_ranges": (None if quantize != "int8-static" else
                         "ptq" if representative is not None else "qat"),
         # What stages hand on: ViT tokens (the same shape throughout) or CNN
         # feature maps (one shape per cut); each stage's inputs say it too.
@@ -295,6 +332,31 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
         "data_source": source,
         "versions": library_versions(),
     }
+
+
+def _float_twin_delegation(model) -> list[dict]:
+    """Each float32 stage's delegation: what a quantized stage is compared with."""
+    from mexit_tf.quantization import quantizers_of
+    from mexit_tf.quantization.quantized_weights import with_quantized_weights
+
+    twin = with_quantized_weights(model) if quantizers_of(model) else model
+    return [xnnpack_delegation(convert_to_tflite(stage)) for stage in build_stage_models(twin)]
+
+
+def _delegation_record(data, index, twins, quantize) -> dict:
+    record = xnnpack_delegation(data)
+    if twins is not None:
+        twin = twins[index]
+        record["float32_partitions"] = twin["partitions"]
+        if more_fragmented(record, twin):
+            outside = ", ".join(f"{op} x{count}" for op, count in record["ops_outside"].items())
+            record["warning"] = (
+                f"stage {index} ({quantize}) runs as {record['partitions']} XNNPACK partitions "
+                f"(float32: {twin['partitions']}); left outside: {outside}")
+            warnings.warn(f"{record['warning']}. On a CPU, prefer --quantize int8; "
+                          "int8-static is for NPU/DSP targets.", FragmentationWarning,
+                          stacklevel=4)
+    return record
 
 
 def model_input_spec(model, name: str | None = None) -> dict:

@@ -6,7 +6,13 @@ import numpy as np
 
 from mexit_tf.errors import MexitError
 
-QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8")
+# "int8" is the CPU int8 mode: int8 weights, activations quantized on the fly by the
+# runtime, so every stage stays inside XNNPACK as its float twin does. "int8-static"
+# quantizes every tensor ahead of time: for NPUs and DSPs that run whole-int8 graphs;
+# on a CPU, XNNPACK has no int8 kernels for its softmax, GELU and LayerNorm pieces and
+# the stage falls apart into dozens of partitions (see converters/delegation.py).
+# "dynamic" is int8 from a float model's weights (the same graph as `int8` with --ptq).
+QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8", "int8-static")
 
 
 def is_quantization_aware(stage) -> bool:
@@ -22,12 +28,14 @@ def convert_to_tflite(stage, quantize: str = "float32", representative=None) -> 
     reads resource variables can leave READ_VARIABLE ops that give NaN at run
     time. Only builtin ops are allowed, so the file runs on stock LiteRT.
 
-    `quantize="int8"` takes its ranges from the fake-quant layers of a
-    quantization-aware stage; for a float stage it needs `representative`, an
-    array of the stage's own inputs (post-training quantization). Either way
-    the matmuls (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) run in int8, while
-    LayerNorm, residual adds and the stage's float32 inputs and outputs stay
-    float, with QUANTIZE/DEQUANTIZE at the seams.
+    `quantize="dynamic"` (and `"int8"`, which `export_bundle` turns into
+    dynamic-range conversion of the weights it chose) stores int8 weights; the
+    runtime quantizes activations per run. `quantize="int8-static"` takes its
+    ranges from the fake-quant layers of a quantization-aware stage; for a float
+    stage it needs `representative`, an array of the stage's own inputs
+    (post-training quantization). The matmuls (FULLY_CONNECTED, BATCH_MATMUL,
+    CONV_2D) then run in int8, while LayerNorm, residual adds and the stage's
+    float32 inputs and outputs stay float, with QUANTIZE/DEQUANTIZE at the seams.
     """
     if quantize not in QUANTIZE_MODES:
         raise MexitError(f"Unknown quantization {quantize!r}; choose one of "
@@ -37,11 +45,13 @@ def convert_to_tflite(stage, quantize: str = "float32", representative=None) -> 
         convert_variables_to_constants_v2,
     )
 
-    qat = is_quantization_aware(stage)
-    if qat and quantize != "int8":
-        raise MexitError(f"Stage {stage.name!r} is quantization-aware; export it with "
-                         f"--quantize int8 (received {quantize!r}).")
     if quantize == "int8":
+        quantize = "dynamic"  # the weights were chosen upstream (QAT grid or float)
+    qat = is_quantization_aware(stage)
+    if qat and quantize != "int8-static":
+        raise MexitError(f"Stage {stage.name!r} is quantization-aware; export it with "
+                         f"--quantize int8 or int8-static (received {quantize!r}).")
+    if quantize == "int8-static":
         _check_int8_source(stage, qat, representative)
 
     signature = [tf.TensorSpec(tuple(i.shape), tf.float32, name=i.name) for i in stage.inputs]
@@ -57,7 +67,7 @@ def convert_to_tflite(stage, quantize: str = "float32", representative=None) -> 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantize == "int8" and not qat:
+    if quantize == "int8-static" and not qat:
         samples = np.asarray(representative, dtype="float32")
         converter.representative_dataset = lambda: ([sample[None]] for sample in samples)
     import logging

@@ -101,8 +101,8 @@ def test_bad_audio_visual_input_is_refused_by_name(trained):
                                   num_outputs=1)
     with pytest.raises(MexitError, match="audio_backbone must be a ViTBackbone with an audio"):
         mexit_tf.AudioVisualModel(trained.backbone, trained.backbone, exits={}, num_outputs=1)
-    with pytest.raises(MexitError, match="int8 export of audio-visual models"):
-        export_bundle(trained, "unused", (x, y), quantize="int8", progress=False)
+    with pytest.raises(MexitError, match="int8-static export of audio-visual models"):
+        export_bundle(trained, "unused", (x, y), quantize="int8-static", progress=False)
     with pytest.raises(MexitError, match="Layer-wise training splits one ViT"):
         layer_wise_phases(trained)
 

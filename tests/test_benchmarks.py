@@ -37,9 +37,24 @@ def test_dynamic_inference_smoke(smoke_results):
 
 def test_int8_quantization_smoke():
     result = _load("int8_quantization").main(["--smoke"])
-    assert set(result["bundle_bytes"]) == {"float32", "int8_qat", "int8_ptq"}
-    assert set(result["latency"]) == {"1", "2"}
-    assert all(0 <= v <= 1 for v in result["int8_qat_agreement_with_keras_qat"].values())
+    preset = result["cpu_preset"]
+    modes = set(preset["modes"])
+    assert {"float32", "float16", "int8 (QAT)", "int8 (PTQ)", "int8-static (QAT)",
+            "int8-static (PTQ)", "LiteRT Quantizer dynamic_wi8_afp32"} <= modes
+    for threads in ("1", "2"):
+        assert modes <= set(preset["latency_ms"][threads])
+        assert set(result["smoke"]["latency_ms"][threads]) == set(result["smoke"]["modes"])
+    assert all(stage["partitions"] >= 1 for mode in preset["modes"].values()
+               for stage in mode["stages"])
+    assert all(0 <= value <= 1 for row in preset["accuracy"].values() for value in row.values())
+    assert set(preset["dynamic_inference"]) == set(preset["modes"])
+    from mexit_tf.versions import library_versions, machine_description
+
+    record = {**result, "command": "int8_quantization --smoke", "seed": 0,
+              "versions": library_versions(), "machine": machine_description()}
+    page = "\n".join(_load("report").int8_section(record))
+    assert "## Quantization modes side by side" in page and "smoke toy" in page
+    assert "| int8 (QAT) |" in page
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +118,7 @@ def test_versus_smaller_models_counts_points_beaten_by_a_faster_truncated_model(
 def test_deployment_smoke(smoke_results):
     modes = smoke_results[1]["deployment"]["modes"]
     assert list(modes) == ["float32", "float16", "dynamic", "int8"]
-    assert modes["int8"]["int8_ranges"] == "ptq"
+    assert modes["int8"]["int8_from"] == "ptq"
     for row in modes.values():
         assert row["bytes"] > 0 and row["export_seconds"] > 0
         assert len(row["stage_ms_1_thread"]) == len(row["stage_ms_2_thread"]) == 3

@@ -146,7 +146,7 @@ def test_quickstart_smoke_runs_the_whole_path(tmp_path):
     report = json.loads((out / "eval.json").read_text())
     assert set(report["exit_accuracy"]) == {"exit_1", "final"}
     int8 = json.loads((out / "bundle_int8/manifest.json").read_text())
-    assert int8["quantization"] == "int8" and int8["int8_ranges"] == "qat"
+    assert int8["quantization"] == "int8" and int8["int8_from"] == "qat"
     assert "policy" in result.stdout and "faster than running every stage" in result.stdout
     again = run_mexit("quickstart", "--smoke", "--out", out)
     assert again.returncode == 2 and "pass --overwrite" in again.stderr

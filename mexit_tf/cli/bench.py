@@ -1,4 +1,5 @@
-"""`mexit bench`: per-stage LiteRT latency of a bundle (median and p95 over runs).
+"""`mexit bench`: per-stage LiteRT latency of a bundle (median and p95 over runs), and how
+each stage maps onto XNNPACK, LiteRT's CPU delegate (partitions, ops left outside).
 
 Examples:
     mexit bench bundles/fmnist
@@ -28,6 +29,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     from mexit_tf.converters.cascade import Cascade
+    from mexit_tf.converters.delegation import xnnpack_delegation
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
     low, high = cascade.manifest["input"].get("value_range", [0.0, 255.0])
@@ -37,16 +39,23 @@ def run(args) -> int:
         for _ in range(10):
             stage.run(x)
         times = [stage.run(x)[1] for _ in range(args.runs)]
+        file = cascade.bundle / cascade.manifest["stages"][index]["file"]
         rows[cascade.exit_names[index]] = {"median_ms": round(float(np.median(times)), 4),
-                                           "p95_ms": round(float(np.percentile(times, 95)), 4)}
+                                           "p95_ms": round(float(np.percentile(times, 95)), 4),
+                                           "xnnpack": xnnpack_delegation(file, args.threads)}
         x = stage.run(x)[0].get("hidden")
     total = sum(row["median_ms"] for row in rows.values())
-    report = {"threads": args.threads, "runs": args.runs, "stages": rows,
+    report = {"threads": args.threads, "runs": args.runs,
+              "quantization": cascade.manifest["quantization"], "stages": rows,
               "all_stages_median_ms": round(total, 4)}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for name, row in rows.items():
-            print(f"{name:10s} median {row['median_ms']:.4f} ms  p95 {row['p95_ms']:.4f} ms")
+            delegation = row["xnnpack"]
+            outside = ", ".join(f"{op} x{n}" for op, n in delegation["ops_outside"].items())
+            print(f"{name:10s} median {row['median_ms']:.4f} ms  p95 {row['p95_ms']:.4f} ms  "
+                  f"XNNPACK: {delegation['partitions']} partition(s)"
+                  + (f", outside: {outside}" if outside else ", every op inside"))
         print(f"all stages: {total:.4f} ms ({args.threads} thread(s), {args.runs} runs)")
     return 0

@@ -4,14 +4,21 @@ Examples:
     mexit export runs/fmnist/model.keras --out bundles/fmnist
     mexit export model.keras --out b --quantize float16 --target-loss 1.0
     mexit export model.keras --out b --budget-ms 0.8 --overwrite
-    mexit export runs/qat/model.keras --out b8 --quantize int8        # QAT ranges
+    mexit export runs/qat/model.keras --out b8 --quantize int8        # QAT weights
     mexit export runs/fmnist/model.keras --out p8 --quantize int8 --ptq
+    mexit export runs/qat/model.keras --out npu --quantize int8-static   # NPU/DSP targets
+
+--quantize int8 is the CPU int8 bundle: int8 weights (from QAT, or rounded from a float
+model with --ptq) and activations quantized on the fly, so each stage runs inside
+XNNPACK like float32 does. int8-static quantizes every tensor ahead of time, for NPUs
+and DSPs; on a CPU it falls apart into many XNNPACK partitions (export warns).
 """
 
 import argparse
 import json
 import math
 import sys
+import warnings
 
 from mexit_tf.cli.arguments import positive_float
 from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
@@ -54,11 +61,14 @@ def add_parser(commands):
     parser.add_argument("--out", required=True,
                         help="bundle folder to create (with --overwrite: a bundle to replace)")
     parser.add_argument("--quantize", default="float32",
-                        choices=["float32", "float16", "dynamic", "int8"],
-                        help="int8 needs a QAT model (mexit qat) or --ptq")
+                        choices=["float32", "float16", "dynamic", "int8", "int8-static"],
+                        help="float32 (default); int8 = CPU int8 (needs a QAT model from "
+                             "mexit qat, or --ptq); int8-static = whole-int8 graph for "
+                             "NPU/DSP targets; dynamic = int8 weights of a float model; "
+                             "float16 = half-size weights")
     parser.add_argument("--ptq", action="store_true",
-                        help="int8 by post-training quantization of a float model, calibrated "
-                             "on 200 validation images")
+                        help="int8 by post-training quantization of a float model "
+                             "(int8-static: calibrated on 200 validation images)")
     parser.add_argument("--data", help=DATA_HELP)
     add_policy_options(parser)
     parser.add_argument("--overwrite", action="store_true",
@@ -73,6 +83,7 @@ def run(args) -> int:
         load_multi_exit_model,
         model_input_spec,
     )
+    from mexit_tf.converters.delegation import FragmentationWarning
     from mexit_tf.errors import MexitError
 
     target = target_fraction(args)
@@ -86,16 +97,21 @@ def run(args) -> int:
     if not model.is_regression and len(labels) != model.num_outputs:
         raise MexitError(f"The data has {len(labels)} classes ({', '.join(labels[:8])}); the "
                          f"model has {model.num_outputs} outputs.")
-    manifest = export_bundle(model, args.out, (x, y), known or labels, args.quantize,
-                             args.policy, target, args.budget_ms, args.overwrite,
-                             source=source, ptq=args.ptq, sigmas=args.sigmas,
-                             data_record=_record_for(record, spec))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FragmentationWarning)
+        manifest = export_bundle(model, args.out, (x, y), known or labels, args.quantize,
+                                 args.policy, target, args.budget_ms, args.overwrite,
+                                 source=source, ptq=args.ptq, sigmas=args.sigmas,
+                                 data_record=_record_for(record, spec))
+    for warning in caught:
+        if issubclass(warning.category, FragmentationWarning):
+            print(f"mexit export: warning: {warning.message}", file=sys.stderr)
     if args.json:
         print(json.dumps(manifest, indent=2))
     else:
         print_calibration(manifest)
-        mode = args.quantize + (f" from {manifest['int8_ranges'].upper()} ranges"
-                                if manifest.get("int8_ranges") else "")
+        mode = args.quantize + (f" from {manifest['int8_from'].upper()}"
+                                if manifest.get("int8_from") else "")
         print(f"wrote bundle {args.out} ({len(manifest['stages'])} stages, {mode})")
     return 0
 

@@ -1,6 +1,7 @@
 import keras
 
 from mexit_tf.errors import MexitError
+from mexit_tf.layers.first_token import first_token
 
 
 @keras.saving.register_keras_serializable(package="mexit_tf")
@@ -28,7 +29,7 @@ class AudioToken(keras.layers.Layer):
         self.projection.build((input_shape[0], input_shape[-1]))
 
     def call(self, tokens):
-        pooled = tokens[:, 0, :] if self.pooling == "token" else keras.ops.mean(tokens, axis=1)
+        pooled = first_token(tokens) if self.pooling == "token" else keras.ops.mean(tokens, axis=1)
         return self.projection(pooled)[:, None, :]
 
     def compute_output_shape(self, input_shape):

@@ -2,6 +2,7 @@ import keras
 
 from mexit_tf.errors import MexitError
 from mexit_tf.layers.exits.exit_head import ExitHead
+from mexit_tf.layers.first_token import first_token
 
 
 @keras.saving.register_keras_serializable(package="mexit_tf")
@@ -44,9 +45,9 @@ class ClassifierHead(keras.layers.Layer):
 
     def call(self, inputs):
         tokens, audio_token = ExitHead.split_audio(inputs)
-        pooled = tokens[:, 0, :] if self.pooling == "token" else keras.ops.mean(tokens, axis=1)
+        pooled = first_token(tokens) if self.pooling == "token" else keras.ops.mean(tokens, axis=1)
         if audio_token is not None:
-            pooled = keras.ops.concatenate([pooled, audio_token[:, 0, :]], axis=-1)
+            pooled = keras.ops.concatenate([pooled, first_token(audio_token)], axis=-1)
         if self.pre_logits is not None:
             pooled = self.pre_logits(pooled)
         return self.classifier(pooled)

@@ -3,6 +3,7 @@ from keras import ops
 
 from mexit_tf.layers.exits._conv_exit_head import ConvExitHead
 from mexit_tf.layers.exits.exit_head import register_exit_head
+from mexit_tf.layers.first_token import first_token
 
 
 @register_exit_head("cnn_project")
@@ -33,8 +34,10 @@ class CnnProjectExit(ConvExitHead):
         class_token, patches = self.split_tokens(tokens)
         grid = self.patch_grid(patches)
         gh, gw = self.grid_shape
-        projected = ops.reshape(self.projection(class_token[:, 0, :]),
+        projected = ops.reshape(self.projection(first_token(class_token)),
                                 (-1, 1, 1, self.projection_dim))
+        # TILE (and BROADCAST_TO) stay outside XNNPACK: this head's stage runs as two
+        # partitions (tests/test_quantization.py names it).
         tiled = ops.tile(projected, (1, gh, gw, 1))
         return ops.concatenate([grid, tiled], axis=-1)
 

@@ -1,6 +1,7 @@
 import keras
 
 from mexit_tf.layers.exits.exit_head import ExitHead, register_exit_head
+from mexit_tf.layers.first_token import first_token
 
 
 @register_exit_head("mlp_ee")
@@ -35,7 +36,7 @@ class MlpExit(ExitHead):
         self.classifier.build((input_shape[0], width))
 
     def call(self, tokens):
-        return self.classifier(self.hidden(self.norm(tokens[:, 0, :])))
+        return self.classifier(self.hidden(self.norm(first_token(tokens))))
 
     def get_config(self):
         return {**super().get_config(), "hidden_units": self.hidden_units}

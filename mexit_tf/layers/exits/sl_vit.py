@@ -4,6 +4,7 @@ from keras import ops
 from mexit_tf.errors import MexitError
 from mexit_tf.layers.encoder_block import EncoderBlock
 from mexit_tf.layers.exits.exit_head import ExitHead, register_exit_head
+from mexit_tf.layers.first_token import first_token
 
 
 @register_exit_head("sl_vit")
@@ -88,7 +89,7 @@ class SLViTExit(ExitHead):
                                  "it received an audio token too.")
             parts.append(self.audio_in(audio_token))
         sequence = ops.concatenate(parts, axis=1) + self.position_embedding
-        return self.classifier(self.norm(self.block(sequence))[:, 0, :])
+        return self.classifier(first_token(self.norm(self.block(sequence))))
 
     def get_config(self):
         return {**super().get_config(), "patch_size": self.patch_size,

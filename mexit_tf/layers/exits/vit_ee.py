@@ -2,6 +2,7 @@ import keras
 
 from mexit_tf.layers.encoder_block import EncoderBlock
 from mexit_tf.layers.exits.exit_head import ExitHead, register_exit_head
+from mexit_tf.layers.first_token import first_token
 
 
 @register_exit_head("vit_ee")
@@ -40,7 +41,7 @@ class ViTExit(ExitHead):
         self.classifier.build((input_shape[0], width))
 
     def call(self, tokens):
-        return self.classifier(self.norm(self.block(tokens))[:, 0, :])
+        return self.classifier(first_token(self.norm(self.block(tokens))))
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "mlp_dim": self.mlp_dim}
