@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import add_note_argument, save_result  # noqa: E402
 from _exit_training import RECIPE, SEED, per_exit_scores, train_three_ways  # noqa: E402
 from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
 
 import mexit_tf  # noqa: E402
 from mexit_tf.data.audio_folder import load_audio_folder  # noqa: E402
 from mexit_tf.data.spoken_digits import load_real_prompts, synthesize  # noqa: E402
 from mexit_tf.layers.log_mel_spectrogram import LogMelSpectrogram  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
 
 SAMPLE_RATE, NUM_SAMPLES = 8000, 8320  # 1.04 s: 64 frames of 256 samples, hop 128
 

@@ -40,11 +40,11 @@ from _exit_training import (  # noqa: E402
 )
 from audio_exits import NUM_SAMPLES, SAMPLE_RATE, load_data  # noqa: E402
 from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
 
 import mexit_tf  # noqa: E402
 from mexit_tf.data.audio_visual_counting import audio_visual_counting_splits  # noqa: E402
 from mexit_tf.layers.log_mel_spectrogram import LogMelSpectrogram  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
 
 VARIANTS = ("visual_exits", "audio_visual_exits", "both")
 

@@ -30,10 +30,10 @@ from _exit_training import (  # noqa: E402
     train_three_ways,
 )
 from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
 
 import mexit_tf  # noqa: E402
 from mexit_tf.data.counting_canvas import counting_splits  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
 
 
 def build_model(smoke: bool, exits: bool = True) -> mexit_tf.MultiExitModel:

@@ -28,8 +28,9 @@ from _common import (  # noqa: E402
     smoke_model_and_data,
 )
 from mexit_tf.converters.bundle_export import calibrate_bundle, export_bundle, load_multi_exit_model  # noqa: E402
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
-from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
+
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
 

@@ -21,14 +21,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import add_note_argument, interleaved_medians, save_result, smoke_model_and_data  # noqa: E402
 from mexit_tf.converters.bundle_export import export_bundle, load_multi_exit_model  # noqa: E402
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
-from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 from mexit_tf.converters.tradeoff_plot import tradeoff_points  # noqa: E402
 
 from mexit_tf.gating import calibrate_policy, policy_outcome  # noqa: E402
 from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 
 POLICIES = ("confidence", "entropy", "margin", "patience")
 

@@ -39,13 +39,13 @@ from _study import (  # noqa: E402
     study_setup,
     train_cached,
 )
-from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 from mexit_tf.converters.tflite_inspection import multiply_adds  # noqa: E402
 
 from mexit_tf.data.array_batches import ArrayBatches  # noqa: E402
 from mexit_tf.models.multi_exit_model import FINAL_EXIT, MultiExitModel, exit_name  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 from mexit_tf.training.trainer import build_optimizer  # noqa: E402
 
 HEADS = ("mlp_ee", "cnn_ignore", "cnn_add", "cnn_project", "resmlp_ee", "mixer_ee", "vit_ee",

@@ -31,10 +31,6 @@ from mexit_tf.converters.bundle_export import (  # noqa: E402
     export_bundle,
     load_multi_exit_model,  # noqa: E402
 )
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
-from mexit_tf.converters.delegation import xnnpack_delegation  # noqa: E402
-from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
-from mexit_tf.converters.manifest import MANIFEST_NAME, sha256_of  # noqa: E402
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 
@@ -43,6 +39,10 @@ from mexit_tf.gating.exit_policy import ExitPolicy  # noqa: E402
 from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402
 from mexit_tf.quantization import quantize_aware  # noqa: E402
 from mexit_tf.quantization.quantized_weights import with_quantized_weights  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
+from mexit_tf.runtime.delegation import xnnpack_delegation  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
+from mexit_tf.runtime.manifest import MANIFEST_NAME, sha256_of  # noqa: E402
 from mexit_tf.training.evaluation import exit_scores, predict_exits  # noqa: E402
 
 # mode: (export quantize, weights from QAT?); recipes of the LiteRT Quantizer follow.
@@ -161,7 +161,7 @@ def cpu_preset(model, qat, data, runs, target_loss, workdir, progress):
     """Every mode as a bundle of the trained model: accuracy, policy, latency, partitions."""
     import warnings
 
-    from mexit_tf.converters.delegation import FragmentationWarning
+    from mexit_tf.runtime.delegation import FragmentationWarning
 
     bundles, files = {}, {}
     for name, (quantize, from_qat) in MODES.items():

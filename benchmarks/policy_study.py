@@ -36,14 +36,14 @@ from _study import (  # noqa: E402
     train_cached,
 )
 from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
-from mexit_tf.converters.cascade import Cascade  # noqa: E402
-from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 
 from mexit_tf.errors import MexitError  # noqa: E402
 from mexit_tf.gating import calibrate_policy, policy_outcome  # noqa: E402
 from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 from mexit_tf.training.qat_finetune import finetune_qat  # noqa: E402
 
 POLICIES = ("confidence", "entropy", "margin", "patience")

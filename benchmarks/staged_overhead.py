@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from _common import add_note_argument, interleaved_medians, save_result  # noqa: E402
-from mexit_tf.converters.litert_stage import LiteRTStage  # noqa: E402
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 
 import mexit_tf  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 
 MODELS = {
     "XS/4, 6 blocks, w128 (CPU preset), exit after every block": dict(preset="XS/4", every=1),

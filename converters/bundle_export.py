@@ -6,16 +6,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from mexit_tf.converters.cascade import Cascade
-from mexit_tf.converters.delegation import FragmentationWarning, more_fragmented, xnnpack_delegation
-from mexit_tf.converters.litert_stage import LiteRTStage
-from mexit_tf.converters.manifest import (
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    check_replaceable_bundle,
-    sha256_of,
-    validate_manifest,
-)
 from mexit_tf.converters.stage_builder import build_stage_models
 from mexit_tf.converters.tflite_conversion import convert_to_tflite
 from mexit_tf.converters.tflite_inspection import multiply_adds
@@ -26,6 +16,16 @@ from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import calibrate_policy
 from mexit_tf.models.audio_visual_model import AudioVisualModel, check_pairs
 from mexit_tf.models.multi_exit_model import MultiExitModel
+from mexit_tf.runtime.cascade import Cascade
+from mexit_tf.runtime.delegation import FragmentationWarning, more_fragmented, xnnpack_delegation
+from mexit_tf.runtime.litert_stage import LiteRTStage
+from mexit_tf.runtime.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    check_replaceable_bundle,
+    sha256_of,
+    validate_manifest,
+)
 from mexit_tf.versions import library_versions
 
 FLOAT_TOLERANCE = 1e-4      # max relative error, float32 stages

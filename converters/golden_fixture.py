@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from mexit_tf.converters.cascade import Cascade
 
 from mexit_tf.atomic_files import write_text_atomic
 from mexit_tf.gating import calibrate_policy
 from mexit_tf.gating.exit_policy import ExitPolicy
+from mexit_tf.runtime.cascade import Cascade
 
 
 def fixture_policies(cascade, outputs, labels) -> list[ExitPolicy]:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from conftest import assert_round_trips
 from mexit_tf.converters.bundle_export import export_bundle
-from mexit_tf.converters.cascade import Cascade
 from mexit_tf.converters.tflite_conversion import convert_to_tflite
 from mexit_tf.converters.tflite_inspection import op_counts
 
@@ -16,6 +15,7 @@ from mexit_tf.data.audio_folder import fit_length, load_audio_folder
 from mexit_tf.data.spoken_digits import load_real_prompts, synthesize
 from mexit_tf.errors import MexitError
 from mexit_tf.layers.log_mel_spectrogram import LogMelSpectrogram, mel_filterbank
+from mexit_tf.runtime.cascade import Cascade
 
 # 16 frames x 8 mels, patches 4x4: a 4x2 grid, i.e. not square.
 FRONTEND = dict(num_samples=544, sample_rate=8000, frame_length=64, frame_step=32,

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import assert_round_trips, run_mexit
 from mexit_tf.converters.bundle_export import export_bundle
-from mexit_tf.converters.cascade import Cascade
 
 import mexit_tf
 from mexit_tf.data.audio_visual_counting import audio_visual_counting_splits, mix_voices
@@ -14,6 +13,7 @@ from mexit_tf.data.dataset_splits import DatasetSplits
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.exit_policy import ExitPolicy
 from mexit_tf.layers.log_mel_spectrogram import LogMelSpectrogram
+from mexit_tf.runtime.cascade import Cascade
 from mexit_tf.training import fit_copycat
 from mexit_tf.training.regimes import apply_regime, layer_wise_phases
 

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ALL_HEADS, tiny_images, tiny_labels
-from mexit_tf.converters import Cascade, build_stage_models, export_bundle, read_manifest
-from mexit_tf.converters.manifest import validate_manifest
+from mexit_tf.converters import build_stage_models, export_bundle
 from mexit_tf.converters.tflite_inspection import multiply_adds, op_counts
 
 import mexit_tf
+from mexit_tf.runtime import Cascade, read_manifest
+from mexit_tf.runtime.manifest import validate_manifest
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +114,7 @@ def test_truncated_stage_with_matching_sha_is_refused(bundle, tmp_path):
     path = _copy(bundle, tmp_path)
     data = (path / "stage_1.tflite").read_bytes()[:200]
     (path / "stage_1.tflite").write_bytes(data)
-    from mexit_tf.converters.manifest import sha256_of
+    from mexit_tf.runtime.manifest import sha256_of
 
     _edit_manifest(path, lambda m: m["stages"][1].update(sha256=sha256_of(path / "stage_1.tflite")))
     with pytest.raises(mexit_tf.MexitError, match="not a loadable TFLite model"):

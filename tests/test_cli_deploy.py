@@ -70,22 +70,25 @@ def test_eval_predict_bench_calibrate(cli_bundle, image_folder, capsys, tmp_path
 
 def test_calibration_never_touches_the_test_split(model_file, image_folder, tmp_path,
                                                   monkeypatch):
-    import mexit_tf.training.trainer as trainer
+    import mexit_tf.data.load_dataset as loader
 
-    real = trainer.load_dataset
+    real = loader.load_dataset
+    poisoned_calls = []
 
-    def poisoned(config):
-        data = real(config)
+    def poisoned(config, progress=None):
+        data = real(config, progress)
         data.x_test = np.full((len(data.x_test), 5, 5, 5), np.nan)  # unusable if touched
+        poisoned_calls.append(config["dataset"])
         return data
 
-    monkeypatch.setattr(trainer, "load_dataset", poisoned)
+    monkeypatch.setattr(loader, "load_dataset", poisoned)
     out = tmp_path / "b"
     assert main(["export", str(model_file), "--out", str(out), "--data",
                  f"folder:{image_folder}"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["calibration"]["calibration_examples"] == 3  # 10% of each class of 12
     assert "validation split" in manifest["data_source"]
+    assert poisoned_calls  # the export did read its data through the poisoned loader
 
 
 def test_export_bad_inputs(model_file, image_folder, cli_bundle, tmp_path, capsys):

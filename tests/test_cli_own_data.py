@@ -88,7 +88,7 @@ def test_data_with_other_classes_is_refused_by_name(trained, bundle, tmp_path, c
 
 
 def test_a_subset_of_classes_is_evaluated_by_name(bundle, photos, tmp_path, capsys):
-    from mexit_tf.converters import Cascade
+    from mexit_tf.runtime import Cascade
 
     subset = tmp_path / "cats"
     (subset / "cat").mkdir(parents=True)

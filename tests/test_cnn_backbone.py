@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from conftest import assert_round_trips, tiny_images, tiny_labels
 from mexit_tf.converters.bundle_export import export_bundle
-from mexit_tf.converters.cascade import Cascade
 from mexit_tf.converters.stage_builder import build_stage_models
 
 import mexit_tf
 from mexit_tf.errors import MexitError
+from mexit_tf.runtime.cascade import Cascade
 
 
 def tiny_cnn():

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import run_mexit, tiny_backbone
 from mexit_tf.converters.bundle_export import export_bundle
-from mexit_tf.converters.litert_stage import LiteRTStage
 from mexit_tf.converters.stage_builder import build_stage_models
 from mexit_tf.converters.tflite_conversion import convert_to_tflite
 from mexit_tf.converters.tflite_inspection import tensor_types_of
@@ -15,6 +14,7 @@ from PIL import Image
 import mexit_tf
 from mexit_tf.cli.main import main
 from mexit_tf.quantization import FakeQuant, quantize_aware, quantizers_of
+from mexit_tf.runtime.litert_stage import LiteRTStage
 
 
 def pattern_data(count, seed):
@@ -136,7 +136,7 @@ def test_qat_weights_are_exported_on_their_int8_grid(float_and_qat):
 
 
 def test_static_int8_fragments_on_xnnpack_and_says_so(float_and_qat, tmp_path):
-    from mexit_tf.converters.delegation import FragmentationWarning
+    from mexit_tf.runtime.delegation import FragmentationWarning
 
     _, qat = float_and_qat
     x, y = pattern_data(64, seed=3)
@@ -232,7 +232,7 @@ def test_cli_qat_then_int8_export(float_and_qat, tmp_path, capsys):
 def test_float_stages_run_as_one_xnnpack_partition():
     # The class token is sliced as SLICE + RESHAPE: a shrink-axis STRIDED_SLICE
     # would fall out of XNNPACK and split every stage in two.
-    from mexit_tf.converters.delegation import xnnpack_delegation
+    from mexit_tf.runtime.delegation import xnnpack_delegation
 
     keras.utils.set_random_seed(0)
     heads = {1: "mlp_ee", 2: "vit_ee", 3: "sl_vit", 4: "cnn_project"}

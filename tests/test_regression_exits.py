@@ -5,10 +5,11 @@ import keras
 import numpy as np
 import pytest
 from conftest import tiny_backbone, tiny_images
-from mexit_tf.converters import Cascade, export_bundle
+from mexit_tf.converters import export_bundle
 
 import mexit_tf
 from mexit_tf.gating import AgreementPolicy, ExitPolicy, VariancePolicy, calibrate_policy
+from mexit_tf.runtime import Cascade
 
 
 def _column(*values):

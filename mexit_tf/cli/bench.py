@@ -28,8 +28,8 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from mexit_tf.converters.cascade import Cascade
-    from mexit_tf.converters.delegation import xnnpack_delegation
+    from mexit_tf.runtime.cascade import Cascade
+    from mexit_tf.runtime.delegation import xnnpack_delegation
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
     low, high = cascade.manifest["input"].get("value_range", [0.0, 255.0])

@@ -39,7 +39,7 @@ def add_parser(commands):
 def run(args) -> int:
     from mexit_tf.atomic_files import write_directory_atomic, write_json_atomic
     from mexit_tf.converters.bundle_export import calibrate_bundle
-    from mexit_tf.converters.manifest import MANIFEST_NAME, check_replaceable_bundle, read_manifest
+    from mexit_tf.runtime.manifest import MANIFEST_NAME, check_replaceable_bundle, read_manifest
 
     target = target_fraction(args)
     if not args.out and not args.in_place:

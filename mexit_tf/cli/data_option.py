@@ -42,7 +42,7 @@ def load_splits(spec: str, image_shape, record: dict | None = None, command: str
     A folder is read at the model's size and channels (each change said on stderr);
     when it is the recorded folder, the recorded seed reproduces the training split.
     """
-    from mexit_tf.training.trainer import load_dataset
+    from mexit_tf.data.load_dataset import load_dataset
 
     seed = record.get("seed", 0) if record and data_spec(record) == spec else 0
     config = {"dataset": spec, "image_size": tuple(image_shape[:2]), "seed": seed,
@@ -71,7 +71,7 @@ def load_split(spec: str, split: str, input_spec: dict, labels=None, allow_subse
             f"--data {spec!r}). Export, calibrate and evaluate audio-visual models from Python: "
             "mexit_tf.converters.bundle_export.export_bundle(model, out, "
             "({'image': x, 'waveform': w}, y)) and "
-            "mexit_tf.converters.cascade.Cascade(out).evaluate(...).")
+            "mexit_tf.runtime.cascade.Cascade(out).evaluate(...).")
     is_audio = input_spec.get("kind") == "audio"
     if is_audio != str(spec or "").startswith("audio:"):
         raise MexitError(

@@ -29,7 +29,7 @@ def add_parser(commands):
 
 
 def run(args) -> int:
-    from mexit_tf.converters.cascade import Cascade
+    from mexit_tf.runtime.cascade import Cascade
 
     cascade = Cascade(args.bundle, num_threads=args.threads)
     manifest = cascade.manifest

@@ -83,8 +83,8 @@ def run(args) -> int:
         load_multi_exit_model,
         model_input_spec,
     )
-    from mexit_tf.converters.delegation import FragmentationWarning
     from mexit_tf.errors import MexitError
+    from mexit_tf.runtime.delegation import FragmentationWarning
 
     target = target_fraction(args)
     check_out_folder(args.out, args.overwrite)
@@ -118,7 +118,7 @@ def run(args) -> int:
 
 def check_out_folder(out, overwrite: bool) -> None:
     """Refuses, before any work, an --out that export would not be allowed to replace."""
-    from mexit_tf.converters.manifest import check_replaceable_bundle
+    from mexit_tf.runtime.manifest import check_replaceable_bundle
 
     check_replaceable_bundle(out, overwrite)
 

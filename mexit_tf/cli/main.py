@@ -7,6 +7,8 @@ import sys
 from mexit_tf.errors import MexitError
 
 SUBCOMMANDS = ("train", "qat", "export", "calibrate", "eval", "predict", "bench", "quickstart")
+# These run bundles on LiteRT alone: no Keras or TensorFlow (`pip install "mexit_tf[runtime]"`).
+RUNTIME_COMMANDS = ("eval", "predict", "bench")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -40,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help, --version or a bad flag (already said)
         return int(stop.code or 0)
     try:
-        # Every command needs Keras (and TensorFlow) today; --help and --version do not.
-        import mexit_tf
+        if args.command not in RUNTIME_COMMANDS:
+            import mexit_tf
 
-        mexit_tf._import_keras_quietly()
+            mexit_tf._import_keras_quietly()
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("mexit: interrupted", file=sys.stderr)

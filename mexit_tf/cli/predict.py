@@ -57,13 +57,13 @@ def read_clip(path, spec: dict) -> np.ndarray:
 
 
 def run(args) -> int:
-    from mexit_tf.converters.cascade import Cascade
+    from mexit_tf.runtime.cascade import Cascade
 
     cascade = Cascade(args.bundle)
     spec = cascade.manifest["input"]
     if spec.get("kind") == "audiovisual":
         raise MexitError(f"{args.bundle} takes image/audio pairs; mexit predict reads one file "
-                         "per input. Use mexit_tf.converters.cascade.Cascade(bundle).predict("
+                         "per input. Use mexit_tf.runtime.cascade.Cascade(bundle).predict("
                          "{'image': ..., 'waveform': ...}) from Python.")
     audio = spec.get("kind") == "audio"
     results, failed = [], 0

@@ -1,8 +1,22 @@
-from mexit_tf.data.array_batches import ArrayBatches
-from mexit_tf.data.augmentation import build_augmentation
-from mexit_tf.data.dataset_splits import DatasetSplits
-from mexit_tf.data.fashion_mnist import load_fashion_mnist
-from mexit_tf.data.image_folder import load_image_folder
+"""Datasets: Fashion-MNIST, image and audio folders, synthetic sets.
 
-__all__ = ["ArrayBatches", "DatasetSplits", "build_augmentation", "load_fashion_mnist",
-           "load_image_folder"]
+Names load on first use, so reading a folder or Fashion-MNIST (NumPy and Pillow)
+does not import Keras; `ArrayBatches` and `build_augmentation` do.
+"""
+
+import importlib
+
+_LAZY = {"ArrayBatches": "mexit_tf.data.array_batches",
+         "build_augmentation": "mexit_tf.data.augmentation",
+         "DatasetSplits": "mexit_tf.data.dataset_splits",
+         "load_fashion_mnist": "mexit_tf.data.fashion_mnist",
+         "load_image_folder": "mexit_tf.data.image_folder",
+         "load_dataset": "mexit_tf.data.load_dataset"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mexit_tf.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

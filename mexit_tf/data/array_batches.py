@@ -1,6 +1,8 @@
 import keras
 import numpy as np
 
+from mexit_tf.data.example_rows import example_count, take_rows
+
 
 class ArrayBatches(keras.utils.PyDataset):
     """Shuffled mini-batches of in-memory arrays, augmented with Keras layers.
@@ -50,15 +52,3 @@ class ArrayBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._rng.shuffle(self._order)
-
-
-def example_count(x) -> int:
-    """How many examples `x` holds: an array's length, or a dict of arrays' common length."""
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-
-
-def take_rows(x, rows):
-    """Rows of an array, or of every array of a dict, as float32."""
-    if isinstance(x, dict):
-        return {name: values[rows].astype("float32") for name, values in x.items()}
-    return x[rows].astype("float32")

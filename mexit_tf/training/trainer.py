@@ -9,9 +9,7 @@ from mexit_tf.atomic_files import save_model_atomic, write_json_atomic
 from mexit_tf.data.array_batches import ArrayBatches
 from mexit_tf.data.augmentation import build_augmentation
 from mexit_tf.data.dataset_splits import DatasetSplits
-from mexit_tf.data.fashion_mnist import load_fashion_mnist
-from mexit_tf.data.image_folder import load_image_folder
-from mexit_tf.errors import MexitError
+from mexit_tf.data.load_dataset import load_dataset
 from mexit_tf.models.multi_exit_model import MultiExitModel
 from mexit_tf.models.vit_backbone import ViTBackbone
 from mexit_tf.training.copycat import fit_copycat
@@ -20,26 +18,6 @@ from mexit_tf.training.progress_lines import ProgressLines
 from mexit_tf.training.regimes import apply_regime, check_regime, fit_layer_wise
 from mexit_tf.training.smoothed_sparse_crossentropy import SmoothedSparseCrossentropy
 from mexit_tf.versions import library_versions, machine_description
-
-
-def load_dataset(config: dict, progress=None) -> DatasetSplits:
-    """`dataset`: "fashion_mnist", or "folder:PATH" with `image_size` and `color_mode`
-    (None: the images' own, when they all share it). `progress(done, total)` follows
-    the decoding of a folder."""
-    name = str(config["dataset"])
-    if name == "fashion_mnist":
-        data = load_fashion_mnist(config.get("validation_size", 5000), config.get("seed", 0))
-    elif name.startswith("folder:"):
-        size = config.get("image_size")
-        data = load_image_folder(name[len("folder:"):], None if size is None else tuple(size),
-                                 config.get("color_mode"), seed=config.get("seed", 0),
-                                 progress=progress)
-    else:
-        raise MexitError(f"Unknown dataset {name!r}; use 'fashion_mnist' or 'folder:PATH'.")
-    if config.get("train_limit"):
-        limit = config.get("eval_limit")
-        data = data.subset(config["train_limit"], limit, limit)
-    return data
 
 
 def build_model(config: dict, data: DatasetSplits) -> MultiExitModel:

@@ -3,15 +3,15 @@
 from pathlib import Path
 
 import numpy as np
-from mexit_tf.converters.cascade_result import CascadeResult
-from mexit_tf.converters.litert_stage import LiteRTStage
-from mexit_tf.converters.manifest import read_manifest
 from tqdm.auto import tqdm
 
-from mexit_tf.data.array_batches import example_count
+from mexit_tf.data.example_rows import example_count
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import example_errors, policy_outcome
 from mexit_tf.gating.exit_policy import ExitPolicy, softmax
+from mexit_tf.runtime.cascade_result import CascadeResult
+from mexit_tf.runtime.litert_stage import LiteRTStage
+from mexit_tf.runtime.manifest import read_manifest
 
 
 class Cascade:
