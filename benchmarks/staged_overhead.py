@@ -10,7 +10,11 @@ Two more candidates, timed in the same alternation, say where the cost lies:
 `bare_split` cuts the plain model at the same blocks with no exit heads at
 all, i.e. the price LiteRT charges for running separate models.
 
-    python benchmarks/staged_overhead.py              # XS/4 6-block CPU preset + 12-block w192
+Both runtimes are timed: the LiteRT Interpreter (`staged` vs `monolithic`, one
+copy of the tokens per stage) and `CompiledModel` (`staged_compiled` vs
+`monolithic_compiled`, stage k's output buffer bound as stage k+1's input).
+
+    python benchmarks/staged_overhead.py              # CPU preset, Ti/4 28x28, Ti/16 224x224
     python benchmarks/staged_overhead.py --smoke      # tiny, for tests
 """
 
@@ -27,12 +31,16 @@ from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
 
 import mexit_tf  # noqa: E402
+from mexit_tf.runtime.compiled_stage import CompiledStage  # noqa: E402
 from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 
 MODELS = {
-    "XS/4, 6 blocks, w128 (CPU preset), exit after every block": dict(preset="XS/4", every=1),
-    "Ti/4, 12 blocks, w192, exit after every 2nd block": dict(preset="Ti/4", every=2),
-    "Ti/4, 12 blocks, w192, exit after every block": dict(preset="Ti/4", every=1),
+    "XS/4, 6 blocks, w128 (CPU preset), exit after every block": dict(
+        preset="XS/4", every=1, image_shape=(28, 28, 1)),
+    "Ti/16 224x224, exits after blocks 3/6/9": dict(
+        preset="Ti/16", every=3, image_shape=(224, 224, 3), scale=0.1),
+    "Ti/16 224x224, exit after every block": dict(
+        preset="Ti/16", every=1, image_shape=(224, 224, 3), scale=0.1),
 }
 
 
@@ -53,10 +61,13 @@ def measure(preset, image_shape, runs, trials, every=1, num_layers=None):
     # moves the result by a few percent, more than the spread within a trial.
     per_trial = [_trial(files, x, max(runs // trials, 1)) for _ in range(trials)]
     medians = {name: statistics.median(t[name] for t in per_trial) for name in per_trial[0]}
-    ratios = {name: [t[name] / t["monolithic"] for t in per_trial] for name in per_trial[0]}
+    ratios = {name: [t[name] / t["monolithic_compiled" if "compiled" in name else "monolithic"]
+                     for t in per_trial] for name in per_trial[0]}
     row = {"monolithic_ms": round(medians["monolithic"], 4),
-           "staged_ms": round(medians["staged"], 4)}
-    for name in ("staged", "staged_invoke", "bare_split"):
+           "staged_ms": round(medians["staged"], 4),
+           "monolithic_compiled_ms": round(medians["monolithic_compiled"], 4),
+           "staged_compiled_ms": round(medians["staged_compiled"], 4)}
+    for name in ("staged", "staged_invoke", "bare_split", "staged_compiled"):
         key = "ratio" if name == "staged" else f"{name}_ratio"
         row[key] = round(statistics.median(ratios[name]), 4)
         row[f"{key}_range"] = [round(min(ratios[name]), 4), round(max(ratios[name]), 4)]
@@ -68,11 +79,16 @@ def measure(preset, image_shape, runs, trials, every=1, num_layers=None):
 def _trial(files, x, runs):
     staged, (mono,), bare = ([LiteRTStage(data) for data in files[name]]
                              for name in ("staged", "monolithic", "bare_split"))
+    compiled = [CompiledStage(data, stage.spec) for data, stage in zip(files["staged"], staged,
+                                                                       strict=True)]
+    mono_compiled = CompiledStage(files["monolithic"][0], mono.spec)
 
-    def run_staged():  # as the Cascade runtime does: hidden tokens passed as buffer views
-        hidden = x
-        for stage in staged:
-            _, hidden, _ = stage.run_chained(hidden)
+    def chained(stages):  # as the Cascade runtime does: stage by stage, by role
+        def run():
+            state = {"image": x}
+            for stage in stages:
+                stage.run_roles(state)
+        return run
 
     # Fill every stage's input once, for the invoke-only timings. A bare part has
     # one output (its tokens), which LiteRTStage names "logits" by position.
@@ -83,8 +99,10 @@ def _trial(files, x, runs):
         chain[-1].run(hidden)
 
     return interleaved_medians({
-        "monolithic": lambda: mono.run(x),
-        "staged": run_staged,
+        "monolithic": chained([mono]),
+        "staged": chained(staged),
+        "monolithic_compiled": chained([mono_compiled]),
+        "staged_compiled": chained(compiled),
         "staged_invoke": lambda: [stage.invoke() for stage in staged],
         "bare_split": lambda: [stage.invoke() for stage in bare],
     }, runs)
@@ -122,8 +140,9 @@ def main(argv=None):
         rows["tiny"] = measure("XS/4", (8, 8, 1), 4, trials=2, num_layers=2)
     else:
         for label, spec in MODELS.items():
-            rows[label] = measure(spec["preset"], (28, 28, 1), args.runs, args.trials,
-                                  spec["every"])
+            scale = spec.get("scale", 1.0)  # big models: fewer runs, each one takes longer
+            rows[label] = measure(spec["preset"], spec["image_shape"], int(args.runs * scale),
+                                  max(2, int(args.trials * scale * 2)), spec["every"])
             print(label, rows[label], flush=True)
     command = "python benchmarks/staged_overhead.py" + (" --smoke" if args.smoke else
                                                         f" --runs {args.runs} --trials {args.trials}")  # noqa: E501

@@ -26,6 +26,7 @@ def test_training_overhead_smoke(tmp_path):
 def test_staged_overhead_smoke():
     rows = _load("staged_overhead").main(["--smoke"])
     assert rows["tiny"]["ratio"] > 0 and rows["tiny"]["stages"] == 2
+    assert rows["tiny"]["staged_compiled_ratio"] > 0 and rows["tiny"]["monolithic_compiled_ms"] > 0
 
 
 def test_dynamic_inference_smoke(smoke_results):

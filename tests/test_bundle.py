@@ -180,7 +180,7 @@ def test_stage_buffers_read_in_place_match_the_public_interpreter_api(bundle):
     set_tensor / invoke / get_tensor path, image after image (the buffers never move)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    cascade = Cascade(bundle)
+    cascade = Cascade(bundle, engine="interpreter")
     stage = cascade.stages[0]
     reference = Interpreter(model_path=str(Path(bundle) / "stage_0.tflite"))
     reference.allocate_tensors()
@@ -195,3 +195,32 @@ def test_stage_buffers_read_in_place_match_the_public_interpreter_api(bundle):
             np.testing.assert_array_equal(value, reference.get_tensor(by_name[name]))
     with pytest.raises(mexit_tf.MexitError, match="received"):
         stage.run(np.zeros((1, 3, 3, 1), "float32"))
+
+
+def test_compiled_model_engine_hands_buffers_on_and_matches_the_interpreter(bundle):
+    compiled, interpreter = Cascade(bundle), Cascade(bundle, engine="interpreter")
+    assert compiled.engine == "compiled"
+    images = tiny_images(6, seed=12)
+    got, _ = compiled.run_all(images, progress=False)
+    want, _ = interpreter.run_all(images, progress=False)
+    for index, (g, w) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-6, err_msg=f"stage {index}")
+    # Stage k's output buffer is stage k+1's input: the same TensorBuffer, no copy.
+    state = compiled.prepare(images[0])
+    compiled.stages[0].run_roles(state)
+    handed = state["hidden"]
+    assert handed is compiled.stages[0]._handed_on["hidden"]
+    compiled.stages[1].run_roles(state)
+    assert state["hidden"] is compiled.stages[1]._handed_on["hidden"] is not handed
+    with pytest.raises(mexit_tf.MexitError, match="engine must be one of compiled, "
+                                                  "interpreter; received 'gpu'"):
+        Cascade(bundle, engine="gpu")
+
+
+def test_evaluate_reports_the_wall_clock_a_caller_waits_for(bundle):
+    report = Cascade(bundle).evaluate(tiny_images(5), tiny_labels(5), progress=False)
+    wall = report["wall_ms"]
+    assert 0 < wall["mean"] <= wall["p99"] and wall["all_stages_mean"] > 0
+    assert report["speedup_vs_all_stages"] == pytest.approx(
+        wall["all_stages_mean"] / wall["mean"], rel=1e-2)
+    assert report["speedup_vs_all_stages_stage_sum"] > 0

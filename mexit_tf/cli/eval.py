@@ -50,9 +50,13 @@ def format_report(report) -> str:
     for name, value in report[f"exit_{metric}"].items():
         lines.append(f"{name:10s} {value:9.4f} {report['stage_latency_ms'][name]:9.4f} "
                      f"{report['exit_histogram'][name]:7.1%}")
+    wall = report.get("wall_ms")
+    waited = (f"{wall['mean']:.4f} ms per image to wait for (p99 {wall['p99']:.4f}; stages "
+              f"alone {report['mean_latency_ms']:.4f})" if wall else
+              f"mean {report['mean_latency_ms']:.4f} ms per image")
     lines.append(f"policy {json.dumps(rounded(report['policy']))}: {metric} "
-                 f"{report[f'policy_{metric}']:.4f}, mean {report['mean_latency_ms']:.4f} ms per "
-                 f"image, {report['speedup_vs_all_stages']:.2f}x faster than running every stage "
+                 f"{report[f'policy_{metric}']:.4f}, {waited}, "
+                 f"{report['speedup_vs_all_stages']:.2f}x faster than running every stage "
                  f"({report['examples']} test examples)")
     if report.get("data_source"):
         lines.append(f"data: {report['data_source']}")

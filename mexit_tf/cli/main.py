@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help, --version or a bad flag (already said)
         return int(stop.code or 0)
     try:
+        from mexit_tf.native_stderr import divert_native_stderr
+
+        if argv is None and not args.debug:  # a command-line run, not a call from Python
+            divert_native_stderr()
         if args.command not in RUNTIME_COMMANDS:
             import mexit_tf
 
