@@ -57,7 +57,8 @@ def main(argv=None):
     try:
         export_bundle(model, workdir / "bundle", (x_val, y_val), target_loss=args.target_loss / 100,
                       latency_runs=runs, progress=not args.smoke)
-        cascade = Cascade(workdir / "bundle")
+        # Stages timed beside a monolith on the Interpreter: one engine on both sides.
+        cascade = Cascade(workdir / "bundle", engine="interpreter")
         val_outputs, _ = cascade.run_all(x_val, progress=not args.smoke)
         test_outputs, _ = cascade.run_all(x_test, progress=not args.smoke)
         mono_model = MultiExitModel(model.backbone, exits={}, num_outputs=model.num_outputs)

@@ -29,7 +29,8 @@ from _common import add_note_argument, interleaved_medians, save_result, smoke_m
 from mexit_tf.converters.bundle_export import (  # noqa: E402
     calibrate_bundle,
     export_bundle,
-    load_multi_exit_model,  # noqa: E402
+    load_multi_exit_model,
+    stage_inputs,
 )
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
@@ -134,7 +135,7 @@ def deployment_size(vit: str, runs: int, smoke: bool = False) -> dict:
         elif quantize == "int8-static":
             stages = build_stage_models(qat if from_qat else model)
             files[name] = [convert_to_tflite(s, quantize, None if from_qat else x)
-                           for s, x in zip(stages, _stage_inputs(stages, images), strict=True)]
+                           for s, x in zip(stages, stage_inputs(stages, images), strict=True)]
         else:
             files[name] = [convert_to_tflite(s, quantize) for s in build_stage_models(model)]
     if _has_quantizer():
@@ -145,16 +146,6 @@ def deployment_size(vit: str, runs: int, smoke: bool = False) -> dict:
               "modes": _describe(files)}
     result["latency_ms"] = {str(t): time_modes(files, t, runs) for t in (1, 2)}
     return result
-
-
-def _stage_inputs(stages, images):
-    inputs, x = [], images
-    for stage in stages:
-        inputs.append(x)
-        if len(stage.outputs) > 1:
-            x = np.concatenate([np.asarray(stage(x[i:i + 1], training=False)[1])
-                                for i in range(len(x))])
-    return inputs
 
 
 def cpu_preset(model, qat, data, runs, target_loss, workdir, progress):

@@ -86,7 +86,7 @@ def main(argv=None):
         for name, source, quantize in (("float32", model, "float32"), ("int8", qat, "int8")):
             export_bundle(source, Path(folder) / name, (data.x_val, data.y_val),
                           quantize=quantize, latency_runs=runs, progress=False)
-            cascades[name] = Cascade(Path(folder) / name)
+            cascades[name] = Cascade(Path(folder) / name, engine="interpreter")  # as truncated
         outputs = {name: {split: cascade.run_all(x, progress=False)[0]
                           for split, x in (("val", data.x_val), ("test", data.x_test))}
                    for name, cascade in cascades.items()}

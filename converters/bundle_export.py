@@ -259,7 +259,7 @@ def _example(x, row, role) -> dict:
     return {name: values[row:row + 1].astype("float32") for name, values in x.items()}
 
 
-def _stage_inputs(stages, images):
+def stage_inputs(stages, images) -> list:
     """What each stage receives when the Keras stages run in turn on `images`."""
     inputs, x = [], np.asarray(images, dtype="float32")
     for stage in stages:
@@ -274,7 +274,7 @@ def _write_stages(model, folder, quantize, labels, x_cal, parity_examples, laten
                   representative=None):
     stages = build_stage_models(model)
     if representative is not None:
-        representative = _stage_inputs(stages, representative)
+        representative = stage_inputs(stages, representative)
     stage_files, specs = [], []
     twins = _float_twin_delegation(model) if quantize != "float32" else None
     for index, stage in enumerate(stages):
