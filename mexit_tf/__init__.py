@@ -51,10 +51,14 @@ def _import_keras_quietly():
             tensorflow.config.list_physical_devices("GPU")
 
 
-def _register_keras_classes():
-    _import_keras_quietly()
+def _import_keras_modules():
     for module in _KERAS_MODULES:
         importlib.import_module(module)
+
+
+def _register_keras_classes():
+    _import_keras_quietly()
+    _import_keras_modules()
 
 
 def __getattr__(name):
@@ -81,8 +85,7 @@ class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             execute(module)
-            for name in _KERAS_MODULES:
-                importlib.import_module(name)
+            _import_keras_modules()
 
         spec.loader.exec_module = exec_module
         return spec

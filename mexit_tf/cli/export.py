@@ -85,9 +85,10 @@ def run(args) -> int:
     )
     from mexit_tf.errors import MexitError
     from mexit_tf.runtime.delegation import FragmentationWarning
+    from mexit_tf.runtime.manifest import check_replaceable_bundle
 
     target = target_fraction(args)
-    check_out_folder(args.out, args.overwrite)
+    check_replaceable_bundle(args.out, args.overwrite)  # before any work
     model = load_multi_exit_model(args.model)
     record = model.data_source
     spec = resolve_data(args.data, record, "export")
@@ -114,13 +115,6 @@ def run(args) -> int:
                                 if manifest.get("int8_from") else "")
         print(f"wrote bundle {args.out} ({len(manifest['stages'])} stages, {mode})")
     return 0
-
-
-def check_out_folder(out, overwrite: bool) -> None:
-    """Refuses, before any work, an --out that export would not be allowed to replace."""
-    from mexit_tf.runtime.manifest import check_replaceable_bundle
-
-    check_replaceable_bundle(out, overwrite)
 
 
 def _record_for(record, spec):

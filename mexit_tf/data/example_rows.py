@@ -11,3 +11,8 @@ def take_rows(x, rows):
     if isinstance(x, dict):
         return {name: values[rows].astype("float32") for name, values in x.items()}
     return x[rows].astype("float32")
+
+
+def example_at(x, row):
+    """Example `row` of an array, or of every array of a dict (paired inputs)."""
+    return {name: values[row] for name, values in x.items()} if isinstance(x, dict) else x[row]

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from mexit_tf.data.example_rows import example_count
+from mexit_tf.data.example_rows import example_at, example_count
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import example_errors, policy_outcome
 from mexit_tf.gating.exit_policy import ExitPolicy, softmax
@@ -77,15 +77,16 @@ class Cascade:
                              f"the bundle's input {shape}.")
         return array.astype(np.float32)[None]
 
-    def predict(self, example) -> CascadeResult:
-        """Runs stage after stage until the policy accepts an exit."""
+    def predict(self, example, policy: ExitPolicy | None = None) -> CascadeResult:
+        """Runs stage after stage until the policy (default: the bundle's) accepts an exit."""
+        policy = policy or self.policy
         state = self.prepare(example)
         outputs, latencies = [], []
         for stage in self.stages:
             logits, ms = stage.run_roles(state)
             outputs.append(logits)
             latencies.append(ms)
-            if self.policy.should_stop(outputs):
+            if policy.should_stop(outputs):
                 break
         return self._result(len(outputs) - 1, outputs[-1][0], latencies)
 
@@ -112,8 +113,7 @@ class Cascade:
         latencies = np.zeros((count, len(self.stages)))
         for row in tqdm(range(count), desc="cascade", unit="img", disable=not progress,
                         leave=False):
-            state = self.prepare({name: values[row] for name, values in images.items()}
-                                 if isinstance(images, dict) else images[row])
+            state = self.prepare(example_at(images, row))
             for index, stage in enumerate(self.stages):
                 logits, latencies[row, index] = stage.run_roles(state)
                 outputs[index].append(logits[0])
@@ -148,17 +148,12 @@ class Cascade:
         count = example_count(images)
         policies = (policy, _NeverStop(len(self.stages)))
         times = np.zeros((2, count))
-        saved = self.policy
-        try:
-            for row in [*range(min(count, 3)), *range(count)]:
-                example = ({name: values[row] for name, values in images.items()}
-                           if isinstance(images, dict) else images[row])
-                for which, self.policy in enumerate(policies):
-                    started = time.perf_counter()
-                    self.predict(example)
-                    times[which, row] = (time.perf_counter() - started) * 1000.0
-        finally:
-            self.policy = saved
+        for row in [*range(min(count, 3)), *range(count)]:
+            example = example_at(images, row)
+            for which, chosen in enumerate(policies):
+                started = time.perf_counter()
+                self.predict(example, chosen)
+                times[which, row] = (time.perf_counter() - started) * 1000.0
         return times[0], times[1]
 
 

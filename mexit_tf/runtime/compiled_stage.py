@@ -89,6 +89,7 @@ class CompiledStage:
         self._logits = self._output_roles.index("logits")
         self._logits_shape = tuple(roles[signature["outputs"][self._logits]]["shape"])
         self._logits_size = int(np.prod(self._logits_shape))
+        self._output_shapes = [tuple(roles[name]["shape"]) for name in signature["outputs"]]
         self._handed_on = {role: buffer for role, buffer in
                            zip(self._output_roles, self._outputs, strict=True) if role != "logits"}
 
@@ -133,16 +134,10 @@ class CompiledStage:
                              f"({', '.join(self.input_roles)}); pass a dict by role.")
         started = time.perf_counter()
         self.model.run_by_index(0, self._bind(state), self._outputs)
-        outputs = {}
-        for role, buffer, output in zip(self._output_roles, self._outputs,
-                                        self._output_specs(), strict=True):
-            outputs[role] = buffer.read(int(np.prod(output["shape"])), np.float32).reshape(
-                output["shape"])
+        outputs = {role: buffer.read(int(np.prod(shape)), np.float32).reshape(shape)
+                   for role, buffer, shape in zip(self._output_roles, self._outputs,
+                                                  self._output_shapes, strict=True)}
         return outputs, (time.perf_counter() - started) * 1000.0
-
-    def _output_specs(self):
-        by_role = {output["role"]: output for output in self.spec["outputs"]}
-        return [by_role[role] for role in self._output_roles]
 
     def median_latency_ms(self, x, runs: int = 50, warmup: int = 5) -> float:
         for _ in range(warmup):
