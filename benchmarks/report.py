@@ -76,15 +76,20 @@ def staged_section(result):
              "model at the same blocks with no exit heads at all, which is what LiteRT "
              "charges for separate models. *CompiledModel* runs both on LiteRT's "
              "`CompiledModel` (the runtime's default), stage k's output buffer bound as stage "
-             "k+1's input. Targets: <= 1.02 at Ti/16 224x224 with exits after blocks 3/6/9, "
-             "<= 1.05 otherwise.", ""]
+             "k+1's input. *JVM* runs the same stage files through the Kotlin core's JVM "
+             "runner (LiteRT's C API via JNI, android_demo/jvm) in its own process, the two "
+             "chains alternated the same way. Targets: <= 1.02 at Ti/16 224x224 with exits "
+             "after blocks 3/6/9, <= 1.05 otherwise.", ""]
     lines += _table(["model", "Interpreter: monolithic ms", "all stages ms", "ratio (range)",
                      "invoke only", "bare split", "CompiledModel: monolithic ms",
-                     "all stages ms", "ratio (range)"],
+                     "all stages ms", "ratio (range)", "JVM: monolithic ms", "all stages ms",
+                     "ratio (range)"],
                     [(f"{name} ({r['stages']} stages)", r["monolithic_ms"], r["staged_ms"],
                       _with_range(r, "ratio"), _with_range(r, "staged_invoke_ratio"),
                       _with_range(r, "bare_split_ratio"), r.get("monolithic_compiled_ms", ""),
-                      r.get("staged_compiled_ms", ""), _with_range(r, "staged_compiled_ratio"))
+                      r.get("staged_compiled_ms", ""), _with_range(r, "staged_compiled_ratio"),
+                      r.get("jvm_monolithic_ms", ""), r.get("jvm_staged_ms", ""),
+                      _with_range(r, "jvm_ratio"))
                      for name, r in result["rows"].items()])
     return lines + ["", _provenance(result), ""]
 

@@ -10,17 +10,24 @@ Two more candidates, timed in the same alternation, say where the cost lies:
 `bare_split` cuts the plain model at the same blocks with no exit heads at
 all, i.e. the price LiteRT charges for running separate models.
 
-Both runtimes are timed: the LiteRT Interpreter (`staged` vs `monolithic`, one
-copy of the tokens per stage) and `CompiledModel` (`staged_compiled` vs
-`monolithic_compiled`, stage k's output buffer bound as stage k+1's input).
+Both Python runtimes are timed: the LiteRT Interpreter (`staged` vs
+`monolithic`, one copy of the tokens per stage) and `CompiledModel`
+(`staged_compiled` vs `monolithic_compiled`, stage k's output buffer bound as
+stage k+1's input). So is the Kotlin core's JVM runner (`jvm_ratio`: the same
+stage files through LiteRT's C API, android_demo/jvm), in its own process,
+alternating the two chains the same way.
 
     python benchmarks/staged_overhead.py              # CPU preset, Ti/4 28x28, Ti/16 224x224
     python benchmarks/staged_overhead.py --smoke      # tiny, for tests
 """
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -71,6 +78,13 @@ def measure(preset, image_shape, runs, trials, every=1, num_layers=None):
         key = "ratio" if name == "staged" else f"{name}_ratio"
         row[key] = round(statistics.median(ratios[name]), 4)
         row[f"{key}_range"] = [round(min(ratios[name]), 4), round(max(ratios[name]), 4)]
+    jvm = jvm_chain_medians({"staged": files["staged"], "monolithic": files["monolithic"]},
+                            image_shape, max(runs // trials, 1), trials)
+    row["jvm_monolithic_ms"] = round(statistics.median(jvm["monolithic"]), 4)
+    row["jvm_staged_ms"] = round(statistics.median(jvm["staged"]), 4)
+    jvm_ratios = [s / m for s, m in zip(jvm["staged"], jvm["monolithic"], strict=True)]
+    row["jvm_ratio"] = round(statistics.median(jvm_ratios), 4)
+    row["jvm_ratio_range"] = [round(min(jvm_ratios), 4), round(max(jvm_ratios), 4)]
     return {**row, "trials": trials, "runs_per_trial": max(runs // trials, 1),
             "stages": len(files["staged"]), "blocks": backbone.num_layers,
             "width": backbone.hidden_dim}
@@ -106,6 +120,38 @@ def _trial(files, x, runs):
         "staged_invoke": lambda: [stage.invoke() for stage in staged],
         "bare_split": lambda: [stage.invoke() for stage in bare],
     }, runs)
+
+
+def jvm_chain_medians(chains: dict, image_shape, runs: int, trials: int) -> dict:
+    """Per chain, the JVM runner's median ms of each trial (android_demo/jvm ChainBenchmark).
+    Each chain's stage files are written as a bundle folder (a manifest the Kotlin core
+    reads; checksums are not verified)."""
+    root = Path(__file__).resolve().parents[1]
+    built = subprocess.run(["bash", root / "android_demo" / "tools" / "build_jvm_runner.sh"],
+                           capture_output=True, text=True, check=True)
+    library, jar = built.stdout.split()
+    with tempfile.TemporaryDirectory() as scratch:
+        folders = []
+        for name, stage_files in chains.items():
+            folder = Path(scratch) / name
+            folder.mkdir()
+            stages = []
+            for index, data in enumerate(stage_files):
+                (folder / f"stage_{index}.tflite").write_bytes(data)
+                spec = LiteRTStage(data).spec
+                stages.append({**spec, "file": f"stage_{index}.tflite", "sha256": "-",
+                               "exit": f"exit_{index}"})
+            manifest = {"format_version": 1, "input": {"shape": [1, *image_shape]},
+                        "labels": [], "stages": stages,
+                        "policy": {"type": "patience", "patience": 1,
+                                   "num_exits": len(stages)}}
+            (folder / "manifest.json").write_text(json.dumps(manifest))
+            folders.append(f"{name}={folder}")
+        result = subprocess.run(
+            ["java", f"-Dmexit.litert.jni={library}", "-cp", jar,
+             "dev.mexit.jvm.ChainBenchmarkKt", "--runs", str(runs), "--trials", str(trials),
+             *folders], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def bare_split(model, exits):

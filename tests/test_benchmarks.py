@@ -27,6 +27,8 @@ def test_staged_overhead_smoke():
     rows = _load("staged_overhead").main(["--smoke"])
     assert rows["tiny"]["ratio"] > 0 and rows["tiny"]["stages"] == 2
     assert rows["tiny"]["staged_compiled_ratio"] > 0 and rows["tiny"]["monolithic_compiled_ms"] > 0
+    # the JVM runner timed both chains in each of the 2 trials
+    assert rows["tiny"]["jvm_staged_ms"] > 0 and len(rows["tiny"]["jvm_ratio_range"]) == 2
 
 
 def test_dynamic_inference_smoke(smoke_results):

@@ -8,14 +8,28 @@ plugins {
 // bundle folder (`-PmexitBundle=/path/to/bundle`, default ../../runs/quickstart/bundle).
 val bundleDir = providers.gradleProperty("mexitBundle")
     .orElse(rootProject.layout.projectDirectory.dir("../runs/quickstart/bundle").asFile.path)
+// A task of its own, not a doFirst of the Copy: a Copy whose source folder is
+// missing has no inputs and is skipped as NO-SOURCE, so its actions never run.
+// This one has no outputs, so it runs on every build.
+val checkBundle by tasks.registering {
+    val folder = bundleDir.map { File(it) }
+    inputs.property("bundleDir", bundleDir)
+    doLast {
+        val manifest = folder.get().resolve("manifest.json")
+        check(manifest.isFile) {
+            "No bundle at ${folder.get()}: run `mexit quickstart` or pass -PmexitBundle=PATH"
+        }
+        @Suppress("UNCHECKED_CAST")
+        val stages = (groovy.json.JsonSlurper().parse(manifest) as Map<String, Any?>)["stages"]
+            as? List<Map<String, Any?>> ?: error("$manifest lists no stages")
+        val missing = stages.map { it["file"].toString() }.filterNot { folder.get().resolve(it).isFile }
+        check(missing.isEmpty()) { "Bundle ${folder.get()} lacks stage files $missing" }
+    }
+}
 val copyBundle by tasks.registering(Copy::class) {
+    dependsOn(checkBundle)
     from(bundleDir) { include("manifest.json", "*.tflite") }
     into(layout.buildDirectory.dir("generated/bundleAssets/bundle"))
-    doFirst {
-        check(file(bundleDir.get()).resolve("manifest.json").isFile) {
-            "No bundle at ${bundleDir.get()}: run `mexit quickstart` or pass -PmexitBundle=PATH"
-        }
-    }
 }
 
 android {

@@ -1,8 +1,8 @@
 package dev.mexit.demo
 
 import android.app.Application
-import android.graphics.Bitmap
 import android.util.Log
+import androidx.camera.core.ImageProxy
 import androidx.lifecycle.AndroidViewModel
 import dev.mexit.core.BundleException
 import dev.mexit.core.Cascade
@@ -13,13 +13,24 @@ import dev.mexit.core.OperatingPoint
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.update
+import java.util.concurrent.ExecutorService
+import java.util.concurrent.Executors
 
-/** What the screens show. [error] is set when the bundle was refused; nothing runs then. */
+/** Where loading the bundle stands: [fraction] of the work done, [step] in words. */
+data class Loading(val fraction: Float, val step: String)
+
+/**
+ * What the screens show. [loading] is set until the bundle is checked and
+ * compiled; [error] is set when it was refused (nothing runs then).
+ */
 data class DemoState(
+    val loading: Loading? = Loading(0f, "Opening the bundle"),
     val manifest: Manifest? = null,
     val error: String? = null,
     val last: CascadeResult? = null,
     val runToEnd: Boolean = false,
+    val invert: Boolean = true,
     val operatingPoint: OperatingPoint? = null,
     val histogram: Map<String, Double> = emptyMap(),
     val p50Millis: Double = 0.0,
@@ -28,24 +39,48 @@ data class DemoState(
     val count: Int = 0,
 )
 
+/**
+ * Owns the bundle's runtime. One single-threaded executor, [inferenceExecutor],
+ * creates the LiteRT runner, runs every frame (the camera analyzer is given
+ * this executor), applies setting changes and finally closes the runner: the
+ * native models are never used from two threads, never closed during a run,
+ * and the cascade's policy, run-to-end switch and statistics have one owner.
+ * The UI reads [state], a StateFlow updated atomically from that thread.
+ */
 class DemoViewModel(application: Application) : AndroidViewModel(application) {
     private val _state = MutableStateFlow(DemoState())
     val state: StateFlow<DemoState> = _state.asStateFlow()
+    val inferenceExecutor: ExecutorService =
+        Executors.newSingleThreadExecutor { task -> Thread(task, "mexit-inference") }
+
+    // Touched on inferenceExecutor only.
     private var cascade: Cascade? = null
     private var runner: LiteRtStageRunner? = null
     private var stats: CascadeStats? = null
+    private var invert = true
 
     init {
+        inferenceExecutor.execute(::load)
+    }
+
+    private fun load() {
         try {
-            val manifest = BundleAssets.load(application)
+            // Half the bar for checking the stages' checksums, half for compiling them.
+            val manifest = BundleAssets.load(getApplication()) { index, count ->
+                progress(0.5f * (index + 1) / count, "Checked stage ${index + 1} of $count")
+            }
             if (manifest.inputKind != "image") {
                 throw BundleException("this demo feeds camera frames; the bundle takes " +
                     "${manifest.inputKind} input")
             }
-            runner = LiteRtStageRunner(application.assets, manifest)
-            cascade = Cascade(manifest, runner!!)
+            val count = manifest.stages.size
+            val runner = LiteRtStageRunner(getApplication<Application>().assets, manifest) { index ->
+                progress(0.5f + 0.5f * (index + 1) / count, "Compiled stage ${index + 1} of $count")
+            }
+            this.runner = runner
+            cascade = Cascade(manifest, runner)
             stats = newStats(manifest)
-            _state.value = DemoState(manifest = manifest)
+            _state.update { it.copy(loading = null, manifest = manifest) }
         } catch (error: BundleException) {
             refuse("Bundle refused: ${error.message}")
         } catch (error: Exception) {
@@ -53,48 +88,68 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
         }
     }
 
+    private fun progress(fraction: Float, step: String) =
+        _state.update { it.copy(loading = Loading(fraction, step)) }
+
     private fun refuse(message: String) {
         Log.e(TAG, message)
-        _state.value = DemoState(error = message)
+        _state.update { it.copy(loading = null, error = message) }
     }
 
     private fun newStats(manifest: Manifest) =
         CascadeStats(manifest.exitNames, manifest.stages.sumOf { it.latencyMs })
 
-    /** Runs one frame through the cascade; called off the main thread by the analyzer. */
-    fun classify(bitmap: Bitmap, invert: Boolean) {
-        val cascade = cascade ?: return
-        val input = Preprocessing.toInput(bitmap, cascade.manifest, invert)
-        val result = cascade.classify(input)
-        val stats = stats!!.also { it.add(result) }
-        _state.value = _state.value.copy(last = result, histogram = stats.histogram(),
-            p50Millis = stats.percentile(50.0), p95Millis = stats.percentile(95.0),
-            saving = stats.saving(), count = stats.count)
+    /** The camera analyzer; CameraX calls it on [inferenceExecutor]. Always closes the frame. */
+    fun analyze(frame: ImageProxy) {
+        frame.use {
+            val cascade = cascade ?: return  // still loading, refused, or closed
+            val bitmap = Preprocessing.upright(it.toBitmap(), it.imageInfo.rotationDegrees)
+            val result = cascade.classify(Preprocessing.toInput(bitmap, cascade.manifest, invert))
+            val stats = stats!!.also { s -> s.add(result) }
+            _state.update { state ->
+                state.copy(last = result, histogram = stats.histogram(),
+                    p50Millis = stats.percentile(50.0), p95Millis = stats.percentile(95.0),
+                    saving = stats.saving(), count = stats.count)
+            }
+        }
     }
 
-    fun setRunToEnd(enabled: Boolean) {
+    fun setRunToEnd(enabled: Boolean) = inferenceExecutor.execute {
         cascade?.runToEnd = enabled
         resetStats()
-        _state.value = _state.value.copy(runToEnd = enabled)
+        _state.update { it.copy(runToEnd = enabled) }
+    }
+
+    fun setInvert(enabled: Boolean) = inferenceExecutor.execute {
+        invert = enabled
+        _state.update { it.copy(invert = enabled) }
     }
 
     /** Switches to a calibrated operating point from the manifest (null: the bundle's policy). */
-    fun choose(point: OperatingPoint?) {
-        val cascade = cascade ?: return
+    fun choose(point: OperatingPoint?) = inferenceExecutor.execute {
+        val cascade = cascade ?: return@execute
         cascade.policy = point?.policy ?: cascade.manifest.policy
         resetStats()
-        _state.value = _state.value.copy(operatingPoint = point)
+        _state.update { it.copy(operatingPoint = point) }
     }
 
     private fun resetStats() {
         val manifest = cascade?.manifest ?: return
         stats = newStats(manifest)
-        _state.value = _state.value.copy(histogram = emptyMap(), count = 0, p50Millis = 0.0,
-            p95Millis = 0.0, saving = 0.0)
+        _state.update {
+            it.copy(histogram = emptyMap(), count = 0, p50Millis = 0.0, p95Millis = 0.0, saving = 0.0)
+        }
     }
 
     override fun onCleared() {
-        runner?.close()
+        // Queued after any frame in progress; by now the Live screen has cleared its
+        // analyzer and unbound the camera (its composition is gone), so no frame follows.
+        inferenceExecutor.execute {
+            cascade = null
+            runner?.close()
+            runner = null
+        }
+        inferenceExecutor.shutdown()
     }
 
     companion object {

@@ -28,6 +28,7 @@ import androidx.compose.material3.Tab
 import androidx.compose.material3.TabRow
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableIntStateOf
 import androidx.compose.runtime.mutableStateOf
@@ -35,13 +36,13 @@ import androidx.compose.runtime.remember
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
+import androidx.lifecycle.LifecycleOwner
 import androidx.lifecycle.compose.LocalLifecycleOwner
 import androidx.compose.ui.unit.dp
 import androidx.compose.ui.viewinterop.AndroidView
 import androidx.core.content.ContextCompat
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
-import java.util.concurrent.Executors
 
 class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -59,6 +60,13 @@ fun DemoScreen(model: DemoViewModel = viewModel()) {
     val state by model.state.collectAsStateWithLifecycle()
     state.error?.let { message ->
         Text(message, Modifier.padding(24.dp), color = MaterialTheme.colorScheme.error)
+        return
+    }
+    state.loading?.let { loading ->
+        Column(Modifier.padding(24.dp)) {
+            Text(loading.step)
+            LinearProgressIndicator(progress = { loading.fraction }, modifier = Modifier.fillMaxWidth())
+        }
         return
     }
     var tab by remember { mutableIntStateOf(0) }
@@ -109,26 +117,16 @@ private fun LiveScreen(state: DemoState, model: DemoViewModel) {
     val ask = rememberLauncherForActivityResult(ActivityResultContracts.RequestPermission()) {
         granted = it
     }
-    var invert by remember { mutableStateOf(true) }
     Column(Modifier.padding(12.dp)) {
         if (!granted) {
             OutlinedButton(onClick = { ask.launch(CAMERA) }) { Text("Allow the camera") }
         } else {
-            val executor = remember { Executors.newSingleThreadExecutor() }
-            AndroidView(
-                modifier = Modifier.fillMaxWidth().height(280.dp),
-                factory = { viewContext ->
-                    val controller = LifecycleCameraController(viewContext).apply {
-                        imageAnalysisBackpressureStrategy = ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST
-                        setImageAnalysisAnalyzer(executor) { frame ->
-                            frame.use { model.classify(it.toBitmap(), invert) }
-                        }
-                        bindToLifecycle(lifecycleOwner)
-                    }
-                    PreviewView(viewContext).also { it.controller = controller }
-                })
+            CameraPreview(model, lifecycleOwner)
         }
-        Row { Text("Invert (light item on dark)"); Switch(checked = invert, onCheckedChange = { invert = it }) }
+        Row {
+            Text("Invert (light item on dark)")
+            Switch(checked = state.invert, onCheckedChange = model::setInvert)
+        }
         state.last?.let { result ->
             Text(result.label, style = MaterialTheme.typography.headlineMedium)
             Text("confidence %.2f, exit %s (%d of %d)".format(result.confidence, result.exitName,
@@ -137,6 +135,34 @@ private fun LiveScreen(state: DemoState, model: DemoViewModel) {
             Text("total %.2f ms".format(result.totalMillis))
         }
     }
+}
+
+/**
+ * One camera binding for as long as this screen is shown: the controller is
+ * created once per lifecycle owner, bound when the screen appears, and its
+ * analyzer cleared and the camera unbound when it goes (leaving the tab,
+ * rotating, closing), so frames never reach two analyzers at once. Frames are
+ * analysed on the view model's inference thread, never the main thread.
+ */
+@Composable
+private fun CameraPreview(model: DemoViewModel, lifecycleOwner: LifecycleOwner) {
+    val context = LocalContext.current
+    val controller = remember(lifecycleOwner) {
+        LifecycleCameraController(context).apply {
+            imageAnalysisBackpressureStrategy = ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST
+        }
+    }
+    DisposableEffect(controller, lifecycleOwner) {
+        controller.setImageAnalysisAnalyzer(model.inferenceExecutor) { frame -> model.analyze(frame) }
+        controller.bindToLifecycle(lifecycleOwner)
+        onDispose {
+            controller.clearImageAnalysisAnalyzer()
+            controller.unbind()
+        }
+    }
+    AndroidView(
+        modifier = Modifier.fillMaxWidth().height(280.dp),
+        factory = { viewContext -> PreviewView(viewContext).also { it.controller = controller } })
 }
 
 @Composable

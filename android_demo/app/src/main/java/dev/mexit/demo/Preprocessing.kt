@@ -2,6 +2,7 @@ package dev.mexit.demo
 
 import android.graphics.Bitmap
 import android.graphics.Color
+import android.graphics.Matrix
 import dev.mexit.core.Manifest
 
 /**
@@ -13,6 +14,18 @@ import dev.mexit.core.Manifest
  * when `invert` is set (photos of clothes are dark on a light background).
  */
 object Preprocessing {
+    /**
+     * The frame as the user sees it. CameraX delivers analysis frames in the
+     * sensor's orientation (usually 90 degrees off a phone held upright) and
+     * says by how much in `imageInfo.rotationDegrees`; `ImageProxy.toBitmap()`
+     * does not apply it.
+     */
+    fun upright(bitmap: Bitmap, rotationDegrees: Int): Bitmap {
+        if (rotationDegrees % 360 == 0) return bitmap
+        val matrix = Matrix().apply { postRotate(rotationDegrees.toFloat()) }
+        return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, matrix, true)
+    }
+
     fun toInput(bitmap: Bitmap, manifest: Manifest, invert: Boolean): FloatArray {
         val (height, width, channels) = manifest.inputShape.let { Triple(it[1], it[2], it[3]) }
         val side = minOf(bitmap.width, bitmap.height)

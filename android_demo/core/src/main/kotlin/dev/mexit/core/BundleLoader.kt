@@ -1,6 +1,7 @@
 package dev.mexit.core
 
 import java.io.File
+import java.io.InputStream
 import java.security.MessageDigest
 
 /**
@@ -16,11 +17,22 @@ object BundleLoader {
     fun load(folder: File, verifyChecksums: Boolean = true): Manifest {
         val file = File(folder, MANIFEST)
         if (!file.isFile) throw BundleException("no $MANIFEST in bundle '${folder.path}'")
-        return parse(file.readText(), verifyChecksums) { name -> File(folder, name) }
+        return parse(file.readText(), verifyChecksums) { name ->
+            File(folder, name).takeIf { it.isFile }?.inputStream()
+        }
     }
 
-    /** Parses manifest text; [stageFile] resolves a stage's file name for the checksum. */
-    fun parse(text: String, verifyChecksums: Boolean = true, stageFile: (String) -> File?): Manifest {
+    /**
+     * Parses manifest text. [openStage] opens a stage file by name for its
+     * checksum (null: missing), so a bundle is checked where it lies (a folder,
+     * an APK's assets) without copying it; [onStageChecked] reports each stage.
+     */
+    fun parse(
+        text: String,
+        verifyChecksums: Boolean = true,
+        onStageChecked: (index: Int, count: Int) -> Unit = { _, _ -> },
+        openStage: (String) -> InputStream?,
+    ): Manifest {
         val root = try {
             Json.parse(text)
         } catch (error: IllegalArgumentException) {
@@ -33,7 +45,9 @@ object BundleLoader {
         }
         val stagesJson = root["stages"] as? List<*>
         if (stagesJson.isNullOrEmpty()) throw BundleException("manifest lists no stages")
-        val stages = stagesJson.mapIndexed { index, item -> stage(index, item, verifyChecksums, stageFile) }
+        val stages = stagesJson.mapIndexed { index, item ->
+            stage(index, item, verifyChecksums, openStage).also { onStageChecked(index, stagesJson.size) }
+        }
         val input = root["input"] as? Map<*, *> ?: throw BundleException("manifest has no input spec")
         val range = (input["value_range"] as? List<*>)?.map { it as? Double ?: 0.0 } ?: listOf(0.0, 255.0)
         val calibration = root["calibration"] as? Map<*, *>
@@ -53,14 +67,13 @@ object BundleLoader {
         )
     }
 
-    private fun stage(index: Int, item: Any?, verify: Boolean, stageFile: (String) -> File?): StageSpec {
+    private fun stage(index: Int, item: Any?, verify: Boolean, openStage: (String) -> InputStream?): StageSpec {
         val fields = item as? Map<*, *> ?: throw BundleException("stage $index is not an object")
         val name = fields["file"] as? String ?: throw BundleException("stage $index names no file")
         val sha = fields["sha256"] as? String ?: throw BundleException("stage $index has no sha256")
         if (verify) {
-            val file = stageFile(name)
-            if (file == null || !file.isFile) throw BundleException("stage file '$name' is missing")
-            val actual = sha256Hex(file)
+            val stream = openStage(name) ?: throw BundleException("stage file '$name' is missing")
+            val actual = stream.use(::sha256Hex)
             if (!actual.equals(sha, ignoreCase = true)) {
                 throw BundleException("stage file '$name' is corrupted: sha256 $actual, " +
                     "manifest says $sha")
@@ -76,8 +89,19 @@ object BundleLoader {
             inputShape = ints((inputs?.firstOrNull() as? Map<*, *>)?.get("shape"), "stage $index input shape"),
             latencyMs = cost?.get("latency_ms") as? Double ?: 0.0,
             macs = cost?.get("macs") as? Double ?: 0.0,
+            inputs = tensors(inputs, index) { name, _ -> TensorSpec.inputRole(name) },
+            outputs = tensors(fields["outputs"] as? List<*>, index) { name, item ->
+                item["role"] as? String ?: throw BundleException("stage $index output '$name' has no role")
+            },
         )
     }
+
+    private fun tensors(items: List<*>?, index: Int, role: (String, Map<*, *>) -> String): List<TensorSpec> =
+        items.orEmpty().map { item ->
+            val fields = item as? Map<*, *> ?: throw BundleException("stage $index tensor is not an object")
+            val name = fields["name"] as? String ?: throw BundleException("stage $index tensor has no name")
+            TensorSpec(name, role(name, fields), ints(fields["shape"], "stage $index '$name' shape"))
+        }
 
     private fun point(item: Any?, numStages: Int): OperatingPoint {
         val fields = item as? Map<*, *> ?: throw BundleException("operating point is not an object")
@@ -93,15 +117,15 @@ object BundleLoader {
         (value as? List<*>)?.map { (it as? Double)?.toInt() ?: throw BundleException("bad $what") }
             ?: throw BundleException("manifest has no $what")
 
-    fun sha256Hex(file: File): String {
+    fun sha256Hex(file: File): String = file.inputStream().use(::sha256Hex)
+
+    fun sha256Hex(stream: InputStream): String {
         val digest = MessageDigest.getInstance("SHA-256")
-        file.inputStream().use { stream ->
-            val buffer = ByteArray(1 shl 16)
-            while (true) {
-                val read = stream.read(buffer)
-                if (read < 0) break
-                digest.update(buffer, 0, read)
-            }
+        val buffer = ByteArray(1 shl 16)
+        while (true) {
+            val read = stream.read(buffer)
+            if (read < 0) break
+            digest.update(buffer, 0, read)
         }
         return digest.digest().joinToString("") { "%02x".format(it) }
     }

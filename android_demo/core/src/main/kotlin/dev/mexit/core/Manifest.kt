@@ -1,6 +1,23 @@
 package dev.mexit.core
 
-/** One exported stage: its file, checksum, exit and cost, as `manifest.json` lists it. */
+/**
+ * One tensor of a stage's signature. [role] says what it carries: an output's
+ * `logits`, `hidden` or `audio_token` (as the manifest names it); an input's
+ * follows from its name ([inputRole]).
+ */
+data class TensorSpec(val name: String, val role: String, val shape: List<Int>) {
+    val size get() = shape.fold(1) { product, dimension -> product * dimension }
+
+    companion object {
+        // Tokens handed on from an earlier stage carry an `_in` suffix (a Keras
+        // name must differ from the outputs'); raw inputs' roles are their names.
+        private val HANDED_ON = mapOf("hidden_in" to "hidden", "audio_token_in" to "audio_token")
+
+        fun inputRole(name: String) = HANDED_ON[name] ?: name
+    }
+}
+
+/** One exported stage: its file, checksum, exit, tensors and cost, as `manifest.json` lists it. */
 data class StageSpec(
     val index: Int,
     val file: String,
@@ -9,6 +26,8 @@ data class StageSpec(
     val inputShape: List<Int>,
     val latencyMs: Double,
     val macs: Double,
+    val inputs: List<TensorSpec> = emptyList(),
+    val outputs: List<TensorSpec> = emptyList(),
 )
 
 /** A calibrated alternative the app's target picker can switch to. */

@@ -27,6 +27,8 @@ class BundleLoaderTest {
         val stages = hashes.mapIndexed { index, sha ->
             """{"file": "stage_$index.tflite", "sha256": "$sha", "exit": "${if (index == 0) "exit_1" else "final"}",
                "inputs": [{"name": "x", "shape": [1, 28, 28, 1], "dtype": "float32"}],
+               "outputs": [{"name": "Identity", "role": "logits", "shape": [1, 2]},
+                           {"name": "Identity_1", "role": "hidden", "shape": [1, 50, 8]}],
                "cost": {"latency_ms": 0.5, "macs": 1000}}"""
         }
         File(root, BundleLoader.MANIFEST).writeText("""{"format_version": $version,
@@ -59,6 +61,24 @@ class BundleLoaderTest {
             "parts": [{"name": "image", "shape": [1, 64, 64, 1]}, {"name": "waveform", "shape": [1, 8320]}]}"""))
         assertEquals("audiovisual", pairs.inputKind)
         assertEquals(listOf(1, 64, 64, 1), pairs.inputShape)
+    }
+
+    @Test
+    fun stageTensorsAreReadWithTheirRoles() {
+        val stage = BundleLoader.load(bundle()).stages[1]
+        assertEquals(listOf(TensorSpec("x", "x", listOf(1, 28, 28, 1))), stage.inputs)
+        assertEquals(listOf("logits", "hidden"), stage.outputs.map { it.role })
+        assertEquals(50 * 8, stage.outputs[1].size)
+    }
+
+    @Test
+    fun everyStageCheckedIsReported() {
+        val root = bundle()
+        val reported = ArrayList<Pair<Int, Int>>()
+        BundleLoader.parse(File(root, BundleLoader.MANIFEST).readText(), onStageChecked = { i, n -> reported.add(i to n) }) {
+            File(root, it).inputStream()
+        }
+        assertEquals(listOf(0 to 2, 1 to 2), reported)
     }
 
     @Test

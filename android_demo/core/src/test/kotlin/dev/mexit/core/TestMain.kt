@@ -6,7 +6,8 @@ import kotlin.system.exitProcess
 /** Runs the core's JUnit tests without Gradle (CI) and ends with "N passed, N failed". */
 fun main() {
     val result = JUnitCore.runClasses(
-        GoldenFixtureTest::class.java, BundleLoaderTest::class.java, ExitPolicyTest::class.java)
+        GoldenFixtureTest::class.java, BundleLoaderTest::class.java, ExitPolicyTest::class.java,
+        StageWiringTest::class.java)
     for (failure in result.failures) println("FAILED ${failure.testHeader}: ${failure.message}")
     val failed = result.failureCount
     println("${result.runCount - failed} passed, $failed failed")

@@ -1,0 +1,32 @@
+package dev.mexit.jvm
+
+import java.io.File
+
+/**
+ * The JNI bridge to LiteRT's C API (src/main/c/litert_jni.c, built against the
+ * ai-edge-litert wheel's libLiteRt.so by tools/build_jvm_runner.sh). Handles
+ * are native pointers; each call throws [IllegalStateException] naming the
+ * LiteRT function that failed.
+ */
+internal object LiteRtNative {
+    const val LIBRARY_PROPERTY = "mexit.litert.jni"
+
+    init {
+        val path = System.getProperty(LIBRARY_PROPERTY)
+        if (path != null) System.load(File(path).absolutePath) else System.loadLibrary("mexit_litert_jni")
+    }
+
+    @JvmStatic external fun createEnvironment(): Long
+    @JvmStatic external fun destroyEnvironment(environment: Long)
+    @JvmStatic external fun createStage(environment: Long, path: String, threads: Int): Long
+    @JvmStatic external fun destroyStage(stage: Long)
+    @JvmStatic external fun inputNames(stage: Long): Array<String>
+    @JvmStatic external fun outputNames(stage: Long): Array<String>
+    @JvmStatic external fun inputSize(stage: Long, index: Int): Int
+    @JvmStatic external fun outputSize(stage: Long, index: Int): Int
+    /** Makes [producer]'s output buffer [output] this stage's input [index] (no copy). */
+    @JvmStatic external fun bindInput(stage: Long, index: Int, producer: Long, output: Int)
+    @JvmStatic external fun writeInput(stage: Long, index: Int, values: FloatArray)
+    @JvmStatic external fun run(stage: Long)
+    @JvmStatic external fun readOutput(stage: Long, index: Int, into: FloatArray)
+}
