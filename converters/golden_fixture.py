@@ -71,3 +71,72 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# Deadline traces: the same anytime semantics in Python and Kotlin, on an injected clock.
+# Each case is one request: the stages' logits (from the golden fixture), how long each
+# stage would take (integer ns, a seeded load pattern: idle, loaded, spikes), a deadline
+# (or none) and a policy (or run-to-end). Cases run in order through ONE latency model, so
+# its learning is part of what must agree.
+
+TRACE_MODEL = {"window": 16, "quantile": 0.9, "margin": 0.1, "min_runs": 3}
+
+
+def deadline_traces(fixture: dict, count: int = 240, seed: int = 0) -> dict:
+    """Trace cases built on a golden fixture's outputs; `expected` is filled by Python."""
+    rng = np.random.default_rng(seed)
+    seed_ms = [stage["cost"]["latency_ms"] for stage in fixture["manifest"]["stages"]]
+    all_stages = sum(seed_ms)
+    cases = []
+    for index in range(count):
+        source = fixture["cases"][index % len(fixture["cases"])]
+        # Load comes in episodes of 30 requests: idle, 2x with jitter, then rare 5x spikes.
+        episode = (index // 30) % 3
+        factor = [1.0, 2.0, 1.0][episode] * rng.uniform(0.9, 1.2, len(seed_ms))
+        if episode == 2:
+            factor *= np.where(rng.random(len(seed_ms)) < 0.15, 5.0, 1.0)
+        choice = rng.integers(0, 5)
+        deadline = None if choice == 0 else float(round(
+            [0.5 * seed_ms[0], 1.2 * seed_ms[0], 0.5 * all_stages, 1.5 * all_stages][choice - 1],
+            6))
+        cases.append({"outputs": source["outputs"],
+                      "stage_ns": [int(ms * 1e6 * f) for ms, f in zip(seed_ms, factor,
+                                                                       strict=True)],
+                      "deadline_ms": deadline,
+                      "policy": None if index % 7 == 6 else int(index % 5)})
+    traces = {"format": 1, "seed_ms": seed_ms, "latency_model": TRACE_MODEL,
+              "policies": fixture["policies"], "cases": cases}
+    for case, expected in zip(cases, replay_deadline_traces(traces), strict=True):
+        case["expected"] = expected
+    return traces
+
+
+def replay_deadline_traces(traces: dict) -> list[dict]:
+    """Runs every trace case through `AnytimeRun` on a fake clock; what each one did."""
+    from mexit_tf.runtime.anytime_run import AnytimeRun
+    from mexit_tf.runtime.latency_model import LatencyModel
+
+    model = LatencyModel(traces["seed_ms"], **traces["latency_model"])
+    policies = [ExitPolicy.from_dict(p) for p in traces["policies"]]
+    now = [0]
+    results = []
+    for case in traces["cases"]:
+        def run_stage(k, case=case):
+            now[0] += case["stage_ns"][k]
+            return np.array([case["outputs"][k]], dtype=np.float32)
+
+        deadline = case["deadline_ms"]
+        run = AnytimeRun(run_stage, len(case["stage_ns"]),
+                         policies[case["policy"] or 0], lambda *a: a,
+                         None if deadline is None else int(deadline * 1e6), model,
+                         clock=lambda: now[0], run_to_end=case["policy"] is None)
+        index, _, _, stopped_by, met, _ = run.run()
+        results.append({"exit": index, "stopped_by": stopped_by, "deadline_met": met,
+                        "elapsed_ns": run.elapsed_ns})
+    return results
+
+
+def write_deadline_traces(golden: Path, out: Path) -> dict:
+    traces = deadline_traces(json.loads(Path(golden).read_text()))
+    write_text_atomic(Path(out), json.dumps(traces, separators=(",", ":")) + "\n")
+    return traces

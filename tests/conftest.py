@@ -38,6 +38,17 @@ def all_heads_model():
         backbone, exits={i + 1: head for i, head in enumerate(ALL_HEADS)}, num_outputs=3)
 
 
+@pytest.fixture(scope="session")
+def bundle(all_heads_model, tmp_path_factory):
+    """The all-heads model exported once; parity is checked inside export."""
+    path = tmp_path_factory.mktemp("bundles") / "all_heads"
+    from mexit_tf.converters import export_bundle
+
+    export_bundle(all_heads_model, path, (tiny_images(48, seed=5), tiny_labels(48, seed=5)),
+                  labels=["a", "b", "c"], latency_runs=5, progress=False)
+    return path
+
+
 def assert_round_trips(model, x, path, atol=1e-6):
     """Saves `model` to `path` (.keras), loads it back: every exit predicts as before."""
     before = model.predict(x, verbose=0)

@@ -13,15 +13,6 @@ from mexit_tf.runtime import Cascade, read_manifest
 from mexit_tf.runtime.manifest import validate_manifest
 
 
-@pytest.fixture(scope="session")
-def bundle(all_heads_model, tmp_path_factory):
-    """The all-heads model exported once; parity is checked inside export."""
-    path = tmp_path_factory.mktemp("bundles") / "all_heads"
-    export_bundle(all_heads_model, path, (tiny_images(48, seed=5), tiny_labels(48, seed=5)),
-                  labels=["a", "b", "c"], latency_runs=5, progress=False)
-    return path
-
-
 def test_stage_parity_for_every_head_type(bundle):
     manifest = read_manifest(bundle)
     assert [s["head"] for s in manifest["stages"]] == ALL_HEADS + ["classifier"]

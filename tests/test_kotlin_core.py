@@ -20,6 +20,7 @@ from mexit_tf.gating.exit_policy import ExitPolicy
 ROOT = Path(__file__).parent.parent
 CORE = ROOT / "android_demo" / "core"
 FIXTURE = CORE / "src" / "test" / "resources" / "golden_fixture.json"
+TRACES = CORE / "src" / "test" / "resources" / "deadline_traces.json"
 JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 
 
@@ -50,9 +51,10 @@ def core_tests_jar(tmp_path_factory):
     return jar
 
 
-def _run_core_tests(jar, fixture=FIXTURE):
+def _run_core_tests(jar, fixture=FIXTURE, traces=TRACES):
     return subprocess.run(
-        ["java", f"-Dmexit.golden={fixture}", "-cp", os.pathsep.join(map(str, [jar, *JARS])),
+        ["java", f"-Dmexit.golden={fixture}", f"-Dmexit.traces={traces}", "-cp",
+         os.pathsep.join(map(str, [jar, *JARS])),
          "dev.mexit.core.TestMainKt"], capture_output=True, text=True, cwd=CORE, timeout=300)
 
 
@@ -76,6 +78,8 @@ def test_kotlin_core_passes_and_agrees_with_python_on_every_case(core_tests_jar)
     cases = json.loads(FIXTURE.read_text())
     decisions = len(cases["cases"]) * len(cases["policies"])
     assert f"golden fixture: {decisions} of {decisions} decisions agree" in result.stdout
+    traces = len(json.loads(TRACES.read_text())["cases"])
+    assert f"deadline traces: {traces} of {traces} cases agree" in result.stdout
     assert result.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed")
 
 
@@ -91,3 +95,27 @@ def test_an_altered_fixture_fails_the_kotlin_tests(core_tests_jar, tmp_path):
     assert result.returncode != 0
     assert "1 of" in result.stdout and "case 7" in result.stdout
     assert result.stdout.strip().splitlines()[-1].endswith(" passed, 1 failed")
+
+
+def test_deadline_traces_hold_what_python_does_now():
+    """The committed traces are Python's current deadline semantics (regenerate them with
+    converters.golden_fixture.write_deadline_traces when those change on purpose)."""
+    from mexit_tf.converters.golden_fixture import deadline_traces, replay_deadline_traces
+
+    traces = json.loads(TRACES.read_text())
+    assert replay_deadline_traces(traces) == [case["expected"] for case in traces["cases"]]
+    assert deadline_traces(json.loads(FIXTURE.read_text())) == traces
+    stops = {case["expected"]["stopped_by"] for case in traces["cases"]}
+    assert stops == {"policy", "deadline", "last_stage"}
+    assert {case["expected"]["deadline_met"] for case in traces["cases"]} == {True, False, None}
+
+
+def test_an_altered_trace_fails_the_kotlin_tests(core_tests_jar, tmp_path):
+    traces = json.loads(TRACES.read_text())
+    case = next(c for c in traces["cases"] if c["expected"]["stopped_by"] == "deadline")
+    case["expected"]["stopped_by"] = "policy"
+    path = tmp_path / "altered_traces.json"
+    path.write_text(json.dumps(traces))
+    result = _run_core_tests(core_tests_jar, traces=path)
+    assert result.returncode != 0
+    assert f"{len(traces['cases']) - 1} of {len(traces['cases'])} cases agree" in result.stdout

@@ -27,6 +27,18 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_floats(text: str) -> list[float]:
+    """`D` or `D1,D2,...`, each a finite number > 0 (`--deadline-ms`)."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(positive_float(part.strip()))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected numbers > 0 separated by commas; received {text!r}") from None
+    return values
+
+
 def image_size(text: str) -> tuple[int, int]:
     """`H,W` (or one number for a square), each >= 1."""
     parts = text.replace("x", ",").split(",")

@@ -1,14 +1,20 @@
 """`mexit eval`: accuracy and latency of a bundle on the test split.
 
+With --deadline-ms, each example is answered under that deadline (the
+cascade runs the next stage only when its predicted time fits in what is
+left): per deadline, accuracy, the share of answers that came late, mean and
+p99 time, and where the answers came from.
+
 Examples:
     mexit eval bundles/fmnist
     mexit eval bundles/fmnist --limit 1000 --json
+    mexit eval bundles/fmnist --deadline-ms 0.5,1,2
 """
 
 import argparse
 import json
 
-from mexit_tf.cli.arguments import positive_int
+from mexit_tf.cli.arguments import positive_floats, positive_int
 from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
 from mexit_tf.cli.export import rounded
 
@@ -24,6 +30,8 @@ def add_parser(commands):
                         help="evaluate the first N test examples only")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="LiteRT CPU threads per stage (default 1)")
+    parser.add_argument("--deadline-ms", type=positive_floats, metavar="D[,D2,...]",
+                        help="answer every example within D ms (one report per deadline)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
@@ -39,9 +47,29 @@ def run(args) -> int:
                                  allow_subset=True, record=record, command="eval")
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
+    if args.deadline_ms:
+        reports = [cascade.evaluate(x, y, deadline_ms=d) for d in args.deadline_ms]
+        report = {"data_source": source, "deadlines": reports}
+        print(json.dumps(report, indent=2) if args.json else format_deadlines(report))
+        return 0
     report = {"data_source": source, **cascade.evaluate(x, y)}
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
+
+
+def format_deadlines(report) -> str:
+    rows = report["deadlines"]
+    metric = rows[0]["metric"]
+    names = list(rows[0]["exit_histogram"])
+    lines = [f"{'deadline ms':>11s} {metric:>9s} {'late':>6s} {'mean ms':>8s} {'p99 ms':>8s}  "
+             f"exit mix ({', '.join(names)})"]
+    for row in rows:
+        mix = " ".join(f"{share:.0%}" for share in row["exit_histogram"].values())
+        lines.append(f"{row['deadline_ms']:11g} {row[metric]:9.4f} {row['miss_rate']:6.1%} "
+                     f"{row['mean_ms']:8.4f} {row['p99_ms']:8.4f}  {mix}")
+    lines.append(f"{rows[0]['examples']} test examples, one after another; data: "
+                 f"{report['data_source']}")
+    return "\n".join(lines)
 
 
 def format_report(report) -> str:

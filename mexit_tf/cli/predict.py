@@ -8,6 +8,7 @@ Examples:
     mexit predict bundles/fmnist shirt.png boot.jpg
     mexit predict bundles/fmnist shirt.png --json
     mexit predict bundles/digits seven.wav
+    mexit predict bundles/fmnist shirt.png --deadline-ms 5
 """
 
 import argparse
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mexit_tf.cli.arguments import positive_float
 from mexit_tf.errors import MexitError
 
 
@@ -28,6 +30,8 @@ def add_parser(commands):
     parser.add_argument("bundle", help="bundle folder (from mexit export)")
     parser.add_argument("images", nargs="+", metavar="FILE", help="images, or WAV clips for "
                         "an audio bundle")
+    parser.add_argument("--deadline-ms", type=positive_float, metavar="D",
+                        help="answer each file within D ms: the deepest exit that fits")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(run=run)
 
@@ -77,11 +81,15 @@ def run(args) -> int:
                 f"{path}: {error.strerror or error}")
             print(f"mexit predict: error: {message}", file=sys.stderr)
             continue
-        result = cascade.predict(x)
+        result = cascade.predict(x, deadline_ms=args.deadline_ms)
         results.append({"clip" if audio else "image": path, **result.to_dict()})
         if not args.json:
+            timing = (f"{result.elapsed_ms:.3f} ms of {args.deadline_ms:g}"
+                      f"{'' if result.deadline_met else ' (late)'}, stopped by "
+                      f"{result.stopped_by}" if args.deadline_ms else
+                      f"{result.latency_ms:.3f} ms")
             print(f"{path}: {result.label} ({result.confidence:.3f}) at {result.exit_name}, "
-                  f"{result.latency_ms:.3f} ms")
+                  f"{timing}")
     if args.json:
         for row in results:
             row.pop("output")

@@ -1,5 +1,7 @@
 """The Python runtime: run a bundle's stages in turn and stop where the policy says."""
 
+import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +11,10 @@ from mexit_tf.data.example_rows import example_at, example_count
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import example_errors, policy_outcome
 from mexit_tf.gating.exit_policy import ExitPolicy, softmax
+from mexit_tf.runtime.anytime_run import AnytimeRun
 from mexit_tf.runtime.cascade_result import CascadeResult
 from mexit_tf.runtime.compiled_stage import CompiledStage
+from mexit_tf.runtime.latency_model import LatencyModel
 from mexit_tf.runtime.litert_stage import LiteRTStage
 from mexit_tf.runtime.manifest import read_manifest
 
@@ -34,10 +38,19 @@ class Cascade:
     with one shared environment, handing each stage's output buffers to the
     next as they are; `engine="interpreter"` uses the LiteRT Interpreter (one
     copy of the tokens per stage), kept for comparison.
+
+    Deadlines: `predict(x, deadline_ms=30)` runs the next stage only if the
+    `latency_model`'s prediction for it fits in the time left, and otherwise
+    answers with the deepest exit computed (`result.stopped_by`,
+    `result.deadline_met`). The model starts from the manifest's latencies
+    and follows every run of this cascade. `start(x, ...)` returns the
+    `AnytimeRun` itself, which another thread can stop between stages.
+    `clock` (integer nanoseconds) is injectable for tests.
     """
 
     def __init__(self, bundle: str | Path, num_threads: int = 1, policy: ExitPolicy | None = None,
-                 engine: str = "compiled"):
+                 engine: str = "compiled", latency_model: LatencyModel | None = None,
+                 clock=time.perf_counter_ns):
         if engine not in ENGINES:
             raise MexitError(f"engine must be one of {', '.join(ENGINES)}; received {engine!r}.")
         self.bundle = Path(bundle)
@@ -54,6 +67,19 @@ class Cascade:
         spec = self.manifest["input"]
         self.input_shapes = {part["name"] or self.stages[0].input_roles[0]:
                              tuple(part["shape"][1:]) for part in spec.get("parts", [spec])}
+        self.latency_model = latency_model or LatencyModel(
+            [max(stage["cost"]["latency_ms"], 1e-3) for stage in self.manifest["stages"]])
+        self.clock = clock
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Runs every stage once on zeros: a model's first run pays one-off costs (memory
+        planning, weight packing) that would otherwise land on the first request and in
+        the latency model's window."""
+        state = {role: np.zeros((1, *shape), np.float32)
+                 for role, shape in self.input_shapes.items()}
+        for stage in self.stages:
+            stage.run_roles(state)
 
     def prepare(self, example) -> dict:
         """Checks one raw example against the input spec; returns `{role: float32 batch of one}`.
@@ -77,18 +103,32 @@ class Cascade:
                              f"the bundle's input {shape}.")
         return array.astype(np.float32)[None]
 
-    def predict(self, example, policy: ExitPolicy | None = None) -> CascadeResult:
-        """Runs stage after stage until the policy (default: the bundle's) accepts an exit."""
-        policy = policy or self.policy
+    def predict(self, example, policy: ExitPolicy | None = None, deadline_ms: float | None = None,
+                run_to_end: bool = False) -> CascadeResult:
+        """Runs stage after stage until the policy (default: the bundle's) accepts an exit,
+        the deadline leaves no room for the next stage, or the last stage has run.
+        `run_to_end` ignores the policy (with a deadline: as deep as time allows)."""
+        return self.start(example, policy, deadline_ms, run_to_end).run()
+
+    def start(self, example, policy: ExitPolicy | None = None, deadline_ms: float | None = None,
+              run_to_end: bool = False) -> AnytimeRun:
+        """The interruptible form of `predict`: an `AnytimeRun` not yet begun (its clock
+        already runs). `run()` it; `stop()` and `best()` work from other threads."""
+        started = self.clock()
+        deadline_ns = None if deadline_ms is None else _deadline_ns(deadline_ms)
         state = self.prepare(example)
-        outputs, latencies = [], []
-        for stage in self.stages:
-            logits, ms = stage.run_roles(state)
-            outputs.append(logits)
-            latencies.append(ms)
-            if policy.should_stop(outputs):
-                break
-        return self._result(len(outputs) - 1, outputs[-1][0], latencies)
+
+        def run_stage(index):
+            return self.stages[index].run_roles(state)[0]
+
+        def make_result(index, output, stage_ms, stopped_by, deadline_met, elapsed_ms):
+            result = self._result(index, output[0], stage_ms)
+            result.stopped_by, result.deadline_met = stopped_by, deadline_met
+            result.elapsed_ms = elapsed_ms
+            return result
+
+        return AnytimeRun(run_stage, len(self.stages), policy or self.policy, make_result,
+                          deadline_ns, self.latency_model, self.clock, started, run_to_end)
 
     def _result(self, index, output, latencies):
         label = confidence = None
@@ -120,7 +160,8 @@ class Cascade:
         return [np.stack(o) for o in outputs], latencies
 
     def evaluate(self, images, labels, policy: ExitPolicy | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, deadline_ms: float | None = None,
+                 run_to_end: bool = False) -> dict:
         """Per-exit accuracy, policy accuracy, exit histogram, latency and speed-up.
 
         Two latencies: `mean_latency_ms` sums, per image, the measured times of
@@ -128,7 +169,14 @@ class Cascade:
         timed around a whole `predict` call (policy decisions, handoffs, result
         included), mean and p99. The headline `speedup_vs_all_stages` compares
         wall-clock times: `predict` vs every stage run in turn.
+
+        With `deadline_ms`, every example is answered by `predict` under that
+        deadline instead (real time, one after another) and the report is what
+        the deadline cost: accuracy (MAE for regression), the miss rate, mean
+        and p99 time, exit mix and why runs stopped (`deadline_report`).
         """
+        if deadline_ms is not None:
+            return self.deadline_report(images, labels, deadline_ms, policy, run_to_end, progress)
         outputs, latencies = self.run_all(images, progress)
         report = summarize(outputs, latencies, labels, policy or self.policy, self.exit_names,
                            self.task)
@@ -139,6 +187,18 @@ class Cascade:
         report["speedup_vs_all_stages_stage_sum"] = report["speedup_vs_all_stages"]
         report["speedup_vs_all_stages"] = round(float(everything.mean() / wall.mean()), 3)
         return report
+
+    def deadline_report(self, images, labels, deadline_ms: float,
+                        policy: ExitPolicy | None = None, run_to_end: bool = False,
+                        progress: bool = True) -> dict:
+        """Every example through `predict(deadline_ms=...)`, in order; what it cost."""
+        _deadline_ns(deadline_ms)
+        count = example_count(images)
+        results = [self.predict(example_at(images, row), policy, deadline_ms, run_to_end)
+                   for row in tqdm(range(count), desc=f"deadline {deadline_ms} ms", unit="img",
+                                   disable=not progress, leave=False)]
+        return deadline_summary(results, labels, deadline_ms, self.exit_names, self.task,
+                                self.latency_model.to_dict())
 
     def _wall_times(self, images, policy) -> tuple[np.ndarray, np.ndarray]:
         """Milliseconds of one whole `predict` call per example, under `policy` and with
@@ -157,6 +217,14 @@ class Cascade:
         return times[0], times[1]
 
 
+def _deadline_ns(deadline_ms) -> int:
+    value = float(deadline_ms) if isinstance(deadline_ms, (int, float)) else math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise MexitError(f"A deadline must be a positive number of milliseconds; received "
+                         f"{deadline_ms!r}.")
+    return int(value * 1e6)
+
+
 class _NeverStop:
     """A stand-in policy that runs every stage: the wall clock of the whole chain."""
 
@@ -165,6 +233,28 @@ class _NeverStop:
 
     def should_stop(self, outputs) -> bool:
         return False
+
+
+def deadline_summary(results, labels, deadline_ms, exit_names, task, latency_model) -> dict:
+    """Accuracy (or MAE), miss rate, mean/p99 time and exit mix of answers under a deadline."""
+    labels = np.asarray(labels).reshape(-1)
+    outputs = np.stack([result.output for result in results])
+    errors = example_errors(outputs, labels, task)
+    elapsed = np.array([result.elapsed_ms for result in results])
+    exits = np.bincount([r.exit_index for r in results], minlength=len(exit_names))
+    metric = "mae" if task == "regression" else "accuracy"
+    return {
+        "deadline_ms": deadline_ms, "examples": len(results), "metric": metric,
+        metric: round(float(errors.mean() if task == "regression" else 1 - errors.mean()), 5),
+        "miss_rate": round(float(np.mean([not r.deadline_met for r in results])), 5),
+        "mean_ms": round(float(elapsed.mean()), 4),
+        "p99_ms": round(float(np.percentile(elapsed, 99)), 4),
+        "exit_histogram": dict(zip(exit_names, np.round(exits / len(results), 5).tolist(),
+                                   strict=True)),
+        "stopped_by": {reason: sum(r.stopped_by == reason for r in results)
+                       for reason in ("policy", "deadline", "last_stage")},
+        "latency_model": latency_model,
+    }
 
 
 def summarize(outputs, latencies, labels, policy, exit_names, task="classification") -> dict:

@@ -1,10 +1,12 @@
 package dev.mexit.core
 
 /**
- * The dynamic-inference loop: stage after stage until [policy] accepts an exit.
+ * The dynamic-inference loop: stage after stage until [policy] accepts an exit,
+ * the deadline leaves no room for the next stage, or the last stage has run.
  *
- * With [runToEnd] every stage runs (the app's "always run to the end" switch),
- * and the answer is the final exit's.
+ * With [runToEnd] the policy is ignored (the app's "always run to the end"
+ * switch): every stage runs, or with a deadline as many as fit. The
+ * [latencyModel] starts from the manifest's latencies and learns from every run.
  */
 class Cascade(
     val manifest: Manifest,
@@ -12,23 +14,27 @@ class Cascade(
     var policy: ExitPolicy = manifest.policy,
     var runToEnd: Boolean = false,
     private val clock: () -> Long = System::nanoTime,
+    val latencyModel: LatencyModel = LatencyModel(manifest.stages.map { maxOf(it.latencyMs, 1e-3) }),
 ) {
-    fun classify(image: FloatArray): CascadeResult {
-        val outputs = ArrayList<DoubleArray>(manifest.stages.size)
-        val millis = ArrayList<Double>(manifest.stages.size)
-        for (index in manifest.stages.indices) {
-            val started = clock()
-            val logits = runner.runStage(index, image)
-            millis.add((clock() - started) / 1e6)
-            outputs.add(DoubleArray(logits.size) { logits[it].toDouble() })
-            val last = index == manifest.stages.size - 1
-            if (last || (!runToEnd && policy.shouldStop(outputs))) {
-                val probabilities = Scores.softmax(outputs[index])
-                val label = Scores.argmax(outputs[index])
-                return CascadeResult(index, manifest.stages[index].exit, label,
-                    manifest.label(label), probabilities[label], millis)
-            }
-        }
-        error("a bundle has at least one stage")
+    /** Classifies one input; with [deadlineNanos], within that time from this call when it can. */
+    fun classify(image: FloatArray, deadlineNanos: Long? = null): CascadeResult =
+        result(start(image, deadlineNanos).run())
+
+    /** The interruptible form: a run not yet stepped (its clock already runs). */
+    fun start(image: FloatArray, deadlineNanos: Long? = null): AnytimeRun {
+        require(deadlineNanos == null || deadlineNanos > 0) { "a deadline must be > 0 ns; received $deadlineNanos" }
+        return AnytimeRun({ index -> runner.runStage(index, image) }, manifest.stages.size, policy,
+            deadlineNanos, latencyModel, clock, runToEnd = runToEnd)
+    }
+
+    /** The answer of a finished run. */
+    fun result(run: AnytimeRun): CascadeResult {
+        check(run.done) { "the run has not ended" }
+        val index = run.outputs.size - 1
+        val probabilities = Scores.softmax(run.outputs[index])
+        val label = Scores.argmax(run.outputs[index])
+        return CascadeResult(index, manifest.stages[index].exit, label, manifest.label(label),
+            probabilities[label], run.stageMillis.toList(), run.stoppedBy!!, run.deadlineMet,
+            run.elapsedNanos / 1e6)
     }
 }

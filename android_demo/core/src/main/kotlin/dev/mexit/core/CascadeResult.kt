@@ -1,6 +1,10 @@
 package dev.mexit.core
 
-/** What one image cost and where it left: exit index and name, label, confidence, per-stage ms. */
+/**
+ * What one input cost and where it left: exit index and name, label, confidence,
+ * per-stage ms; why the run ended, whether it met its deadline (null without
+ * one) and the whole call's ms.
+ */
 data class CascadeResult(
     val exitIndex: Int,
     val exitName: String,
@@ -8,6 +12,9 @@ data class CascadeResult(
     val label: String,
     val confidence: Double,
     val stageMillis: List<Double>,
+    val stoppedBy: StoppedBy = StoppedBy.POLICY,
+    val deadlineMet: Boolean? = null,
+    val elapsedMillis: Double = stageMillis.sum(),
 ) {
     val totalMillis get() = stageMillis.sum()
 }

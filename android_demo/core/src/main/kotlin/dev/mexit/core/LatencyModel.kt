@@ -1,0 +1,65 @@
+package dev.mexit.core
+
+import kotlin.math.ceil
+
+/**
+ * Predicts how long the next stage would take, from this process's own
+ * measurements; the same model as Python's `mexit_tf.runtime.LatencyModel`
+ * (same observations in, same nanoseconds out).
+ *
+ * A stage *step* (its run plus the cascade's work after it) is predicted as
+ * baseline x slowdown x (1 + [margin]): the baseline is the median of the
+ * stage's last [window] steps once it has run [minRuns] times here; before that
+ * its manifest latency, scaled as stage 0's median step compares with stage
+ * 0's manifest latency (or unscaled while stage 0 has not run enough); the slowdown is the [quantile] (nearest rank) of the last
+ * [window] ratios step / baseline over every stage, so it stays current through
+ * stage 0, which runs on every request. The tail, not the mean: a busy neighbour
+ * stretches a stage's p99 long before its median moves.
+ */
+class LatencyModel(
+    seedMillis: List<Double>,
+    val window: Int = 100,
+    val quantile: Double = 0.95,
+    val margin: Double = 0.1,
+    val minRuns: Int = 5,
+) {
+    private val seedNanos = seedMillis.map { maxOf((it * 1e6 + 0.5).toLong(), 1L) }
+    private val steps = seedMillis.map { ArrayDeque<Long>() }
+    private val ratios = ArrayDeque<Double>()
+
+    init {
+        require(seedMillis.isNotEmpty() && seedMillis.all { it.isFinite() && it > 0 }) {
+            "seed latencies must be finite and > 0 ms; received $seedMillis"
+        }
+        require(window >= 1 && minRuns >= 1 && quantile > 0 && quantile <= 1 && margin.isFinite() && margin >= 0) {
+            "LatencyModel needs window >= 1, minRuns >= 1, 0 < quantile <= 1 and margin >= 0; " +
+                "received $window, $minRuns, $quantile, $margin"
+        }
+    }
+
+    fun baselineNanos(stage: Int): Long = when {
+        steps[stage].size >= minRuns -> nearestRank(steps[stage].sorted(), 0.5)
+        stage > 0 && steps[0].size >= minRuns ->
+            (seedNanos[stage].toDouble() * baselineNanos(0) / seedNanos[0]).toLong()
+        else -> seedNanos[stage]
+    }
+
+    fun slowdown(): Double = if (ratios.isEmpty()) 1.0 else nearestRank(ratios.sorted(), quantile)
+
+    fun observe(stage: Int, stepNanos: Long) {
+        push(ratios, stepNanos.toDouble() / baselineNanos(stage))
+        push(steps[stage], stepNanos)
+    }
+
+    fun predictNanos(stage: Int): Long = (baselineNanos(stage) * slowdown() * (1.0 + margin)).toLong()
+
+    private fun <T> push(values: ArrayDeque<T>, value: T) {
+        values.addLast(value)
+        if (values.size > window) values.removeFirst()
+    }
+
+    companion object {
+        /** The [q] quantile of an ascending list, nearest rank (an observed value). */
+        fun <T> nearestRank(ordered: List<T>, q: Double): T = ordered[maxOf(ceil(q * ordered.size).toInt(), 1) - 1]
+    }
+}

@@ -1,0 +1,81 @@
+import math
+from collections import deque
+
+from mexit_tf.errors import MexitError
+
+
+def nearest_rank(ordered, quantile: float):
+    """The `quantile` of an ascending sequence, nearest-rank (an observed value)."""
+    return ordered[max(math.ceil(quantile * len(ordered)), 1) - 1]
+
+
+class LatencyModel:
+    """Predicts how long the next stage would take, from this process's own measurements.
+
+    What is predicted is a stage *step*: the stage's run plus what the cascade
+    does after it (reading the logits, asking the policy), i.e. the time that
+    running it adds to a request. Two parts:
+
+    - each stage's typical step, its *baseline*: the median of its last `window`
+      steps once it has run `min_runs` times here; before that, the manifest's
+      latency (measured at export, perhaps on another machine, without the
+      cascade's own work) scaled as stage 0's median step compares with its
+      manifest latency, or the manifest's latency alone when stage 0 has not
+      run enough either;
+    - how much slower than typical the machine is right now: the `quantile`
+      (nearest rank) of the last `window` ratios step / baseline, over every
+      stage. Stage 0 runs on every request, so this stays current even for
+      stages the deadline has kept from running (a per-stage tail would
+      stay stuck at its worst value once the stage stops being run).
+
+    prediction = baseline x slowdown x (1 + margin). The tail, not the mean,
+    because a busy neighbour stretches a stage's p99 long before its median
+    moves; the window forgets, so the model follows the machine when it slows
+    down (other apps, thermal throttling) and when it recovers.
+
+    Times are integer nanoseconds; the Kotlin core's `LatencyModel` computes
+    the same predictions from the same observations.
+
+    Example:
+    >>> model = LatencyModel([0.21, 0.20, 0.20])   # manifest ms per stage
+    >>> model.observe(0, 420_000)                  # stage 0 took twice its baseline
+    >>> model.predict_ns(1)                        # 0.20 ms x 2 x 1.1 = 440000
+    """
+
+    def __init__(self, seed_ms, window: int = 100, quantile: float = 0.95,
+                 margin: float = 0.1, min_runs: int = 5):
+        if not seed_ms or any(not math.isfinite(ms) or ms <= 0 for ms in seed_ms):
+            raise MexitError(f"Seed latencies must be finite and > 0 ms; received {seed_ms}.")
+        if window < 1 or min_runs < 1 or not 0 < quantile <= 1 or not math.isfinite(margin) \
+                or margin < 0:
+            raise MexitError(f"LatencyModel needs window >= 1, min_runs >= 1, 0 < quantile "
+                             f"<= 1 and margin >= 0; received {window}, {min_runs}, "
+                             f"{quantile}, {margin}.")
+        self.seed_ns = [max(int(ms * 1e6 + 0.5), 1) for ms in seed_ms]
+        self.window, self.quantile, self.margin, self.min_runs = window, quantile, margin, min_runs
+        self._steps = [deque(maxlen=window) for _ in seed_ms]
+        self._ratios = deque(maxlen=window)
+
+    def baseline_ns(self, stage: int) -> int:
+        steps = self._steps[stage]
+        if len(steps) >= self.min_runs:
+            return nearest_rank(sorted(steps), 0.5)
+        if stage > 0 and len(self._steps[0]) >= self.min_runs:
+            return int(self.seed_ns[stage] * self.baseline_ns(0) / self.seed_ns[0])
+        return self.seed_ns[stage]
+
+    def slowdown(self) -> float:
+        return nearest_rank(sorted(self._ratios), self.quantile) if self._ratios else 1.0
+
+    def observe(self, stage: int, step_ns: int) -> None:
+        self._ratios.append(int(step_ns) / self.baseline_ns(stage))
+        self._steps[stage].append(int(step_ns))
+
+    def predict_ns(self, stage: int) -> int:
+        return int(self.baseline_ns(stage) * self.slowdown() * (1.0 + self.margin))
+
+    def to_dict(self) -> dict:
+        return {"window": self.window, "quantile": self.quantile, "margin": self.margin,
+                "min_runs": self.min_runs, "slowdown": round(self.slowdown(), 4),
+                "predicted_ms": [round(self.predict_ns(k) / 1e6, 4)
+                                 for k in range(len(self.seed_ns))]}
