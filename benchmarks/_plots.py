@@ -70,3 +70,47 @@ def plot_policy_study(result: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_deadline_study(result: dict, path) -> None:
+    """Rows: CPU preset idle / loaded, Ti/16 idle / loaded; columns: accuracy, late, p99."""
+    plt = _pyplot()
+    panels = [(name, state, model["states"][state], "accuracy" in
+               next(iter(model["states"][state][0]["candidates"].values())))
+              for name, model in (("CPU preset", result["cpu_preset"]),
+                                  ("Ti/16 224x224", result["ti16_224"]))
+              for state in ("idle", "loaded")]
+    fig, axes = plt.subplots(len(panels), 3, figsize=(15, 3.4 * len(panels)), dpi=100)
+    gated = f"gated m={result['default_margin']}"
+    for row_axes, (name, state, table, has_accuracy) in zip(axes, panels, strict=True):
+        deadlines = [row["deadline_ms"] for row in table]
+        lines = {"anytime, gated": gated, "anytime, deadline only": "ungated",
+                 "budget policy (idle latencies)": "budget"}
+        statics = [c for c in table[0]["candidates"] if c.startswith("truncated")]
+        for column, (key, label) in enumerate((("accuracy", "accuracy"),
+                                               ("miss_rate", "late (share of answers)"),
+                                               ("p99_ms", "p99 ms"))):
+            ax = row_axes[column]
+            if key == "accuracy" and not has_accuracy:
+                ax.axis("off")
+                ax.text(0.5, 0.5, "random init: no accuracy", ha="center", va="center")
+                continue
+            for legend, candidate in lines.items():
+                ax.plot(deadlines, [row["candidates"][candidate][key] for row in table], "o-",
+                        markersize=3, label=legend)
+            for static in (statics[0], statics[len(statics) // 2], statics[-1]):
+                ax.plot(deadlines, [row["candidates"][static][key] for row in table], "s:",
+                        markersize=3, label=f"{static} (static)", alpha=0.7)
+            if key == "miss_rate":
+                ax.plot(deadlines, [row["floor_miss_rate"] for row in table], "k--",
+                        label="floor: stage 0 alone")
+            if key == "p99_ms":
+                ax.plot(deadlines, deadlines, color="grey", lw=0.8, label="deadline")
+            ax.set_xscale("log")
+            ax.set_xlabel("deadline (ms, log)")
+            ax.set_title(f"{name}, {state}: {label}", fontsize=9)
+            ax.grid(alpha=0.3)
+        row_axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

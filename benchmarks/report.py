@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _plots import plot_exit_heads, plot_policy_study  # noqa: E402
+from _plots import plot_deadline_study, plot_exit_heads, plot_policy_study  # noqa: E402
 
 from mexit_tf.atomic_files import write_json_atomic, write_text_atomic  # noqa: E402
 
@@ -458,6 +458,61 @@ def record_training(metrics_path, command, note):
     write_json_atomic(RESULTS / "training_run.json", result)
 
 
+def deadline_section(result):
+    gated = f"gated m={result['default_margin']}"
+    lines = ["## Deadlines: the anytime bundle vs static models", "",
+             "Every candidate answers every test example under each deadline, in an order "
+             "shuffled per example; an answer is late when its whole call took longer. "
+             "*Anytime, gated*: `predict(x, deadline_ms=D)` with the bundle's calibrated "
+             "policy (latency-model margin "
+             f"{result['default_margin']}; margins 0 and 0.25 beside it at the CPU preset). "
+             "*Deadline only*: the same without the policy (`run_to_end=True`). *Budget*: "
+             "the budget policy for D over the idle export-time stage latencies (one fixed "
+             "exit). *Truncated d*: the backbone cut after d blocks, trained alone with the "
+             "same recipe (static; d = all is the monolith). *Floor*: stage 0 alone, the "
+             "least lateness any answer can have. The loaded phase runs beside "
+             f"{result['load']}. "
+             "*vs best static*: the gated bundle's accuracy minus that of the most accurate "
+             "static model (truncated or budget) late no more often than it.", "",
+             "![deadline study](deadline_study.png)", ""]
+    for key, title in (("cpu_preset", "CPU preset"), ("ti16_224", "ViT-Ti/16 224x224")):
+        model = result[key]
+        lines += [f"### {title}", "", f"Data: {model['data']}. Stage latencies at export "
+                  f"(ms): {', '.join(str(round(v, 3)) for v in model['stage_ms_at_export'])}.",
+                  ""]
+        for state, table in model["states"].items():
+            has_accuracy = "accuracy" in table[0]["candidates"][gated]
+            headers = ["deadline ms", "floor late", "gated late", "gated p99 ms"]
+            headers += (["gated acc", "best static (late, acc)", "vs best static"]
+                        if has_accuracy else [])
+            headers += ["deadline-only late", "budget late", "monolith late"]
+            rows = []
+            for row in table:
+                c = row["candidates"]
+                statics = [n for n in c if n.startswith("truncated")]
+                cells = [row["deadline_ms"], f"{row['floor_miss_rate']:.1%}",
+                         f"{c[gated]['miss_rate']:.1%}", c[gated]["p99_ms"]]
+                if has_accuracy:
+                    best = row["best_static"]
+                    cells += [c[gated]["accuracy"],
+                              f"{best} ({c[best]['miss_rate']:.1%}, {c[best]['accuracy']})"
+                              if best else "none as punctual",
+                              "" if row["accuracy_vs_best_static"] is None
+                              else f"{100 * row['accuracy_vs_best_static']:+.2f} pts"]
+                cells += [f"{c['ungated']['miss_rate']:.1%}", f"{c['budget']['miss_rate']:.1%}",
+                          f"{c[statics[-1]]['miss_rate']:.1%}"]
+                rows.append(cells)
+            lines += [f"{state.capitalize()}:", ""] + _table(headers, rows) + [""]
+            margins = [n for n in table[0]["candidates"] if n.startswith("gated")]
+            if len(margins) > 1:
+                worst = {m: max(r["candidates"][m]["miss_rate"] - r["floor_miss_rate"]
+                                for r in table) for m in margins}
+                lines += ["Worst lateness above the floor by latency-model margin: " + ", ".join(
+                    f"{m.split('=')[1]}: {100 * v:+.2f} pts" for m, v in worst.items()) + ".",
+                    ""]
+    return lines + [_provenance(result), ""]
+
+
 def draw_plots(docs: Path, results: Path = RESULTS) -> None:
     """Every plot of the page, from the results alone."""
     from mexit_tf.converters.tradeoff_plot import draw_tradeoff
@@ -465,6 +520,7 @@ def draw_plots(docs: Path, results: Path = RESULTS) -> None:
     for name, path, draw in (
             ("exit_heads", "exit_heads.png", plot_exit_heads),
             ("policy_study", "policy_study.png", plot_policy_study),
+            ("deadline_study", "deadline_study.png", plot_deadline_study),
             ("dynamic_inference", "dynamic_inference_float32.png",
              lambda r, p: draw_tradeoff(r["tradeoff"], p, "Fashion-MNIST test, float32 bundle, "
                                                           "LiteRT 1 thread"))):
@@ -501,7 +557,8 @@ def main(argv=None):
                          ("policy_study", policy_section),
                          ("audio_exits", audio_section),
                          ("counting_exits", counting_section),
-                         ("audio_visual_counting", audio_visual_section)):
+                         ("audio_visual_counting", audio_visual_section),
+                         ("deadline_study", deadline_section)):
         result = _load(name, args.results)
         if result:
             sections += render(result)

@@ -68,12 +68,46 @@ def smoke_results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
     results = {}
     for name in ("exit_heads", "policy_study", "deployment", "dynamic_inference", "audio_exits",
-                 "counting_exits", "audio_visual_counting"):
+                 "counting_exits", "audio_visual_counting", "deadline_study"):
         results[name] = _load(name).main(["--smoke"])
         record = {"benchmark": name, **results[name], "command": f"{name} --smoke", "seed": 0,
                   "versions": library_versions(), "machine": machine_description()}
         (folder / f"{name}.json").write_text(json.dumps(record))
     return folder, results
+
+
+def test_deadline_study_smoke(smoke_results):
+    result = smoke_results[1]["deadline_study"]
+    for key, accuracy in (("cpu_preset", True), ("ti16_224", False)):
+        for state in ("idle", "loaded"):
+            table = result[key]["states"][state]
+            assert len(table) == 3 and [r["deadline_ms"] for r in table] == sorted(
+                r["deadline_ms"] for r in table)
+            for row in table:
+                gated = row["candidates"]["gated m=0.1"]
+                assert 0 <= row["floor_miss_rate"] <= 1 and 0 <= gated["miss_rate"] <= 1
+                assert ("accuracy" in gated) == accuracy
+                assert abs(sum(gated["exit_histogram"]) - 1) < 1e-3
+                assert {"ungated", "budget"} <= set(row["candidates"])
+    assert "truncated 4" in result["cpu_preset"]["states"]["idle"][0]["candidates"]
+
+
+def test_background_load_runs_and_ends():
+    import time
+
+    spec = importlib.util.spec_from_file_location("_background_load",
+                                                  BENCHMARKS / "_background_load.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    load = module.BackgroundLoad(processes=1, duty=0.5, period_ms=10, seconds=0.5)
+    with load:
+        (process,) = load._running
+        assert process.poll() is None
+    assert process.returncode is not None  # leaving the block ended it
+    with module.BackgroundLoad(processes=1, seconds=0.2) as short:
+        (process,) = short._running
+        time.sleep(1.5)
+        assert process.poll() == 0  # it ended by itself
 
 
 def test_exit_heads_smoke(smoke_results):
@@ -168,10 +202,11 @@ def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
     page = (tmp_path / "benchmarks.md").read_text()
     for heading in ("## Exit-head study", "## Policy study", "## Deployment",
                     "## Dynamic inference", "## Audio", "## Counting",
-                    "## Audio-visual counting"):
+                    "## Audio-visual counting", "## Deadlines: the anytime bundle"):
         assert heading in page
     assert "Seed 0." in page
-    for plot in ("exit_heads.png", "policy_study.png", "dynamic_inference_float32.png"):
+    for plot in ("exit_heads.png", "policy_study.png", "dynamic_inference_float32.png",
+                 "deadline_study.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"({plot})" in page
 
@@ -180,7 +215,8 @@ def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
 def test_every_benchmark_script_is_covered(script):
     assert script in {"training_overhead", "staged_overhead", "dynamic_inference",
                       "int8_quantization", "deployment", "exit_heads", "policy_study",
-                      "audio_exits", "counting_exits", "audio_visual_counting", "report"}
+                      "audio_exits", "counting_exits", "audio_visual_counting", "deadline_study",
+                      "report"}
 
 
 def test_readme_figures_link_to_sections_that_exist():

@@ -38,8 +38,8 @@ def _run(stages, policy=NEVER, deadline_ms=None, model=None, run_to_end=False):
     run = AnytimeRun(stages.run_stage, 3, policy, lambda *a: a,
                      None if deadline_ms is None else int(deadline_ms * 1e6), model,
                      clock=stages.clock, run_to_end=run_to_end)
-    index, _, stage_ms, stopped_by, met, elapsed_ms = run.run()
-    return index, stopped_by, met, elapsed_ms, stage_ms
+    index, _, stage_ms, stopped_by = run.run()
+    return index, stopped_by, run.deadline_met, run.elapsed_ns / 1e6, stage_ms
 
 
 def test_without_a_deadline_the_policy_or_the_last_stage_ends_the_run():
@@ -76,6 +76,25 @@ def test_the_latency_model_learns_a_slowdown_from_stage_zero_and_forgets_it():
     for _ in range(10):
         _run(FakeStages(), deadline_ms=1.5, model=model)
     assert model.predict_ns(1) == 1_000_000  # the window has forgotten the slow spell
+
+
+def test_building_the_answer_is_learned_and_budgeted():
+    model = LatencyModel([1.0, 1.0, 1.0], quantile=1.0, margin=0.0)
+    stages = FakeStages()
+
+    def slow_answer(*args):  # building the answer takes 0.5 ms
+        stages.now += 500_000
+        return args
+
+    run = AnytimeRun(stages.run_stage, 3, NEVER, slow_answer, clock=stages.clock,
+                     latency_model=model)
+    run.run()
+    assert run.elapsed_ns == 3_500_000 and model.predict_finish_ns() == 500_000
+    # 2 ms spent + 1 ms for stage 2 fits in 3.2 ms, but not with 0.5 ms to build the answer
+    stages = FakeStages()
+    run = AnytimeRun(stages.run_stage, 3, NEVER, lambda *a: a, 3_200_000, model,
+                     clock=stages.clock)
+    assert run.run()[0] == 1 and run.stopped_by == "deadline"
 
 
 def test_the_baseline_becomes_the_stages_own_median():
@@ -115,7 +134,7 @@ def test_another_thread_stops_the_run_and_best_is_the_deepest_answer():
     run.stop()
     may_go_on.set()
     worker.join(5)
-    assert run.result()[0] == 1 and run.stopped_by == "interrupted"
+    assert run.result()[0] == 1 and run.result()[3] == "interrupted"
     assert stages.ran == [0, 1]
 
 

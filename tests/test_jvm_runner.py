@@ -104,6 +104,16 @@ def test_exits_agree_with_python_under_every_policy_type(fashion_bundle, tmp_pat
     assert seen_exits == {0, 1, 2}  # the policies send images to every exit
 
 
+def test_a_deadline_is_met_and_reported_like_python(fashion_bundle):
+    bundle, paths, _, _ = fashion_bundle
+    rows = _run_json(bundle, *paths[:20], "--deadline-ms", "1000")
+    assert all(row["deadline_met"] is True for row in rows)
+    assert {row["stopped_by"] for row in rows} <= {"policy", "last_stage"}
+    assert all(0 < row["elapsed_ms"] < 1000 for row in rows)
+    free = _run_json(bundle, paths[0])
+    assert free[0]["deadline_met"] is None
+
+
 def test_the_command_prints_exit_label_and_stage_times(fashion_bundle):
     bundle, paths, _, _ = fashion_bundle
     result = _mexit_jvm("run", bundle, paths[0], paths[1])
@@ -118,6 +128,8 @@ def test_the_command_prints_exit_label_and_stage_times(fashion_bundle):
     (["run"], "need a bundle and at least one image"),
     (["run", "{bundle}", "missing.png"], "image 'missing.png' does not exist"),
     (["run", "{bundle}", "{image}", "--threads", "zero"], "received 'zero'"),
+    (["run", "{bundle}", "{image}", "--deadline-ms", "0"], "received '0'"),
+    (["run", "{bundle}", "{image}", "--deadline-ms", "NaN"], "received 'NaN'"),
     (["run", "{bundle}", "{image}", "--policy", "{bundle}/manifest.json"], "policy"),
     (["serve", "{bundle}"], "unknown command 'serve'"),
     (["run", "{bundle}/stage_0.tflite", "{image}"], "is not a folder"),

@@ -9,15 +9,22 @@ class AnytimeRun:
 
     `step()` runs the next stage, when it may: stage 0 always (there is no
     answer without it); stage k+1 only if the policy has not accepted stage k's
-    exit and, with a deadline, if the latency model's prediction for it fits
-    in the time left. `stop()` (from any thread, e.g. a timer) ends the run
-    before the next stage; `best()` (from any thread) is the deepest exit
-    computed so far. `run()` steps to the end and returns the outcome.
+    exit and, with a deadline, if the time so far plus the latency model's
+    predictions for stage k+1 and for building the answer fit in it. `stop()`
+    (from any thread, e.g. a timer) ends the run before the next stage;
+    `best()` (from any thread) is the deepest exit computed so far. `run()`
+    steps to the end and returns the answer.
 
-    `run_stage(k)` runs stage k and returns its logits (a row); `clock()` is an
-    integer nanosecond clock (injected in tests); `make_result(index, output,
-    stage_ms, stopped_by, deadline_met, elapsed_ms)` builds the answer.
-    The Kotlin core's `AnytimeRun` has the same semantics.
+    Time is counted in steps that tile the run: step k lasts from the end of
+    step k-1 (for stage 0: from the start, input preparation included) to the
+    decision after stage k, so the model learns everything the run spends,
+    our own Python included; building the answer is timed and learned apart.
+
+    `run_stage(k)` runs stage k and returns its logits; `clock()` is an integer
+    nanosecond clock (injected in tests); `make_result(index, output, stage_ms,
+    stopped_by)` builds the answer, and `annotate(answer, run)`, when given,
+    fills in what is known only after it was built (`elapsed_ns`,
+    `deadline_met`). The Kotlin core's `AnytimeRun` has the same semantics.
 
     Example:
     >>> run = cascade.start(image, deadline_ms=30)
@@ -27,21 +34,33 @@ class AnytimeRun:
 
     def __init__(self, run_stage, num_stages: int, policy, make_result, deadline_ns=None,
                  latency_model=None, clock=time.perf_counter_ns, started_ns=None,
-                 run_to_end: bool = False):
+                 run_to_end: bool = False, annotate=None):
         if deadline_ns is not None and latency_model is None:
             raise ValueError("a deadline needs a latency model to predict the next stage")
         self._run_stage, self._num_stages, self._policy = run_stage, num_stages, policy
-        self._make_result, self._clock, self._model = make_result, clock, latency_model
+        self._make_result, self._annotate = make_result, annotate
+        self._clock, self._model = clock, latency_model
         self.deadline_ns, self.run_to_end = deadline_ns, run_to_end
         self.started_ns = clock() if started_ns is None else started_ns
+        self._last_ns = self.started_ns
         self.outputs, self.stage_ms = [], []
         self.stopped_by = None
+        self.elapsed_ns = None
+        self._answer = None
         self._interrupted = threading.Event()
         self._lock = threading.Lock()
 
     @property
     def done(self) -> bool:
         return self.stopped_by is not None
+
+    @property
+    def deadline_met(self) -> bool | None:
+        """Whether the answer was ready within the deadline (None without one, or before
+        the answer was built)."""
+        if self.deadline_ns is None or self.elapsed_ns is None:
+            return None
+        return self.elapsed_ns <= self.deadline_ns
 
     def stop(self) -> None:
         """Ends the run before its next stage (a stage already running finishes)."""
@@ -63,36 +82,45 @@ class AnytimeRun:
         accepted = not last and not self.run_to_end and self._policy.should_stop(self.outputs)
         ended = self._clock()
         if self._model is not None:
-            self._model.observe(index, ended - begun)
+            self._model.observe(index, ended - self._last_ns)
+        self._last_ns = ended
         if last:
             return self._finish("last_stage")
         if accepted:
             return self._finish("policy")
-        if self.deadline_ns is not None and \
-                ended - self.started_ns + self._model.predict_ns(index + 1) > self.deadline_ns:
+        if self.deadline_ns is not None and ended - self.started_ns + \
+                self._model.predict_ns(index + 1) + self._model.predict_finish_ns() > \
+                self.deadline_ns:
             return self._finish("deadline")
         if self._interrupted.is_set():
             return self._finish("interrupted")
         return True
 
     def _finish(self, reason: str) -> bool:
-        self.elapsed_ns = self._clock() - self.started_ns
         self.stopped_by = reason
         return False
 
     def run(self):
-        """Steps until the run ends; returns the answer (`make_result`)."""
+        """Steps until the run ends; returns the answer (`result()`)."""
         while self.step():
             pass
         return self.result()
 
     def result(self):
-        """The answer of a finished run."""
+        """The answer of a finished run, built once; its building is timed and learned."""
         if not self.done:
             raise RuntimeError("the run has not ended; call run() or step() first")
-        met = None if self.deadline_ns is None else self.elapsed_ns <= self.deadline_ns
-        return self._make_result(len(self.outputs) - 1, self.outputs[-1], self.stage_ms,
-                                 self.stopped_by, met, self.elapsed_ns / 1e6)
+        if self._answer is None:
+            answer = self._make_result(len(self.outputs) - 1, self.outputs[-1], self.stage_ms,
+                                       self.stopped_by)
+            finished = self._clock()
+            self.elapsed_ns = finished - self.started_ns
+            if self._model is not None:
+                self._model.observe_finish(finished - self._last_ns)
+            if self._annotate is not None:
+                self._annotate(answer, self)
+            self._answer = answer
+        return self._answer
 
     def best(self):
         """The deepest exit computed so far, as `(index, logits)`, or None before stage 0

@@ -121,14 +121,17 @@ class Cascade:
         def run_stage(index):
             return self.stages[index].run_roles(state)[0]
 
-        def make_result(index, output, stage_ms, stopped_by, deadline_met, elapsed_ms):
+        def make_result(index, output, stage_ms, stopped_by):
             result = self._result(index, output[0], stage_ms)
-            result.stopped_by, result.deadline_met = stopped_by, deadline_met
-            result.elapsed_ms = elapsed_ms
+            result.stopped_by = stopped_by
             return result
 
+        def annotate(result, run):
+            result.deadline_met, result.elapsed_ms = run.deadline_met, run.elapsed_ns / 1e6
+
         return AnytimeRun(run_stage, len(self.stages), policy or self.policy, make_result,
-                          deadline_ns, self.latency_model, self.clock, started, run_to_end)
+                          deadline_ns, self.latency_model, self.clock, started, run_to_end,
+                          annotate)
 
     def _result(self, index, output, latencies):
         label = confidence = None

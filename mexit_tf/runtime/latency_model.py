@@ -28,7 +28,9 @@ class LatencyModel:
       stages the deadline has kept from running (a per-stage tail would
       stay stuck at its worst value once the stage stops being run).
 
-    prediction = baseline x slowdown x (1 + margin). The tail, not the mean,
+    prediction = baseline x slowdown x (1 + margin). Building the answer after
+    the last stage is learned apart (`observe_finish`): its `quantile` over the
+    last `window` runs, times 1 + margin. The tail, not the mean,
     because a busy neighbour stretches a stage's p99 long before its median
     moves; the window forgets, so the model follows the machine when it slows
     down (other apps, thermal throttling) and when it recovers.
@@ -55,6 +57,7 @@ class LatencyModel:
         self.window, self.quantile, self.margin, self.min_runs = window, quantile, margin, min_runs
         self._steps = [deque(maxlen=window) for _ in seed_ms]
         self._ratios = deque(maxlen=window)
+        self._finishes = deque(maxlen=window)
 
     def baseline_ns(self, stage: int) -> int:
         steps = self._steps[stage]
@@ -74,8 +77,17 @@ class LatencyModel:
     def predict_ns(self, stage: int) -> int:
         return int(self.baseline_ns(stage) * self.slowdown() * (1.0 + self.margin))
 
+    def observe_finish(self, finish_ns: int) -> None:
+        self._finishes.append(int(finish_ns))
+
+    def predict_finish_ns(self) -> int:
+        if not self._finishes:
+            return 0
+        return int(nearest_rank(sorted(self._finishes), self.quantile) * (1.0 + self.margin))
+
     def to_dict(self) -> dict:
         return {"window": self.window, "quantile": self.quantile, "margin": self.margin,
                 "min_runs": self.min_runs, "slowdown": round(self.slowdown(), 4),
                 "predicted_ms": [round(self.predict_ns(k) / 1e6, 4)
-                                 for k in range(len(self.seed_ns))]}
+                                 for k in range(len(self.seed_ns))],
+                "predicted_finish_ms": round(self.predict_finish_ns() / 1e6, 4)}

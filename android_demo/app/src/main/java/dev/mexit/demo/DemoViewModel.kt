@@ -32,6 +32,9 @@ data class DemoState(
     val runToEnd: Boolean = false,
     val invert: Boolean = true,
     val operatingPoint: OperatingPoint? = null,
+    /** Each frame's answer is due this long after the frame arrived (null: no deadline). */
+    val frameDeadlineMs: Double? = null,
+    val missRate: Double = 0.0,
     val histogram: Map<String, Double> = emptyMap(),
     val p50Millis: Double = 0.0,
     val p95Millis: Double = 0.0,
@@ -58,6 +61,7 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
     private var runner: LiteRtStageRunner? = null
     private var stats: CascadeStats? = null
     private var invert = true
+    private var frameDeadlineNanos: Long? = null
 
     init {
         inferenceExecutor.execute(::load)
@@ -101,17 +105,27 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
 
     /** The camera analyzer; CameraX calls it on [inferenceExecutor]. Always closes the frame. */
     fun analyze(frame: ImageProxy) {
+        // The frame deadline counts from here: conversion and preprocessing use it up too.
+        val arrived = System.nanoTime()
         frame.use {
             val cascade = cascade ?: return  // still loading, refused, or closed
             val bitmap = Preprocessing.upright(it.toBitmap(), it.imageInfo.rotationDegrees)
-            val result = cascade.classify(Preprocessing.toInput(bitmap, cascade.manifest, invert))
+            val input = Preprocessing.toInput(bitmap, cascade.manifest, invert)
+            val result = cascade.classify(input, frameDeadlineNanos, startedNanos = arrived)
             val stats = stats!!.also { s -> s.add(result) }
             _state.update { state ->
                 state.copy(last = result, histogram = stats.histogram(),
                     p50Millis = stats.percentile(50.0), p95Millis = stats.percentile(95.0),
-                    saving = stats.saving(), count = stats.count)
+                    saving = stats.saving(), count = stats.count, missRate = stats.missRate())
             }
         }
+    }
+
+    /** Answers each frame within [millis] of its arrival (null: no deadline). */
+    fun setFrameDeadline(millis: Double?) = inferenceExecutor.execute {
+        frameDeadlineNanos = millis?.let { (it * 1e6).toLong() }
+        resetStats()
+        _state.update { it.copy(frameDeadlineMs = millis) }
     }
 
     fun setRunToEnd(enabled: Boolean) = inferenceExecutor.execute {
@@ -137,7 +151,8 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
         val manifest = cascade?.manifest ?: return
         stats = newStats(manifest)
         _state.update {
-            it.copy(histogram = emptyMap(), count = 0, p50Millis = 0.0, p95Millis = 0.0, saving = 0.0)
+            it.copy(histogram = emptyMap(), count = 0, p50Millis = 0.0, p95Millis = 0.0, saving = 0.0,
+                missRate = 0.0)
         }
     }
 

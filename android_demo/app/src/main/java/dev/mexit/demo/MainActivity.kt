@@ -80,14 +80,30 @@ fun DemoScreen(model: DemoViewModel = viewModel()) {
     }
 }
 
+/** Frame deadlines offered: none, or one frame at 60, 30, 15 and 10 frames per second. */
+private val FRAME_DEADLINES = listOf(null, 16.7, 33.3, 66.7, 100.0)
+
 @Composable
 private fun PolicyControls(state: DemoState, model: DemoViewModel) {
     val manifest = state.manifest ?: return
     var open by remember { mutableStateOf(false) }
+    var deadlineOpen by remember { mutableStateOf(false) }
     Row(Modifier.fillMaxWidth().padding(12.dp), horizontalArrangement = Arrangement.SpaceBetween) {
         Column {
             Text("Always run to the end")
             Switch(checked = state.runToEnd, onCheckedChange = model::setRunToEnd)
+        }
+        Column {
+            OutlinedButton(onClick = { deadlineOpen = true }) {
+                Text(state.frameDeadlineMs?.let { "deadline %.0f ms".format(it) } ?: "no deadline")
+            }
+            DropdownMenu(expanded = deadlineOpen, onDismissRequest = { deadlineOpen = false }) {
+                for (millis in FRAME_DEADLINES) {
+                    DropdownMenuItem(
+                        text = { Text(millis?.let { "answer within %.1f ms".format(it) } ?: "no deadline") },
+                        onClick = { model.setFrameDeadline(millis); deadlineOpen = false })
+                }
+            }
         }
         Column {
             OutlinedButton(onClick = { open = true }, enabled = !state.runToEnd) {
@@ -132,7 +148,8 @@ private fun LiveScreen(state: DemoState, model: DemoViewModel) {
             Text("confidence %.2f, exit %s (%d of %d)".format(result.confidence, result.exitName,
                 result.exitIndex + 1, state.manifest!!.stages.size))
             Text("stages: " + result.stageMillis.joinToString { "%.2f ms".format(it) })
-            Text("total %.2f ms".format(result.totalMillis))
+            Text("total %.2f ms, stopped by %s%s".format(result.elapsedMillis, result.stoppedBy.word,
+                if (result.deadlineMet == false) " (late)" else ""))
         }
     }
 }
@@ -171,6 +188,9 @@ private fun StatisticsScreen(state: DemoState) {
         Text("${state.count} images since the last policy change")
         Text("p50 %.2f ms, p95 %.2f ms".format(state.p50Millis, state.p95Millis))
         Text("saved %.0f%% of the time of running every stage".format(100 * state.saving))
+        state.frameDeadlineMs?.let {
+            Text("late: %.1f%% of frames missed the %.1f ms deadline".format(100 * state.missRate, it))
+        }
         state.manifest?.expectedAccuracy?.let {
             Text("calibration expected accuracy %.2f%%".format(100 * it))
         }

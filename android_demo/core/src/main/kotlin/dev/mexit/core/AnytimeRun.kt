@@ -13,10 +13,13 @@ enum class StoppedBy(val word: String) {
  *
  * [step] runs the next stage when it may: stage 0 always (there is no answer
  * without it); stage k+1 only if the policy has not accepted stage k's exit
- * and, with a deadline, if [latencyModel]'s prediction for it fits in the time
- * left. [stop] (from any thread, e.g. a frame timer) ends the run before the
- * next stage; [best] (from any thread) is the deepest exit computed so far.
- * [clock] gives nanoseconds (injected in tests).
+ * and, with a deadline, if the time so far plus [latencyModel]'s predictions
+ * for stage k+1 and for building the answer fit in it. [stop] (from any
+ * thread, e.g. a frame timer) ends the run before the next stage; [best] (from
+ * any thread) is the deepest exit computed so far. Steps tile the run (step k
+ * lasts from the end of step k-1, or the start, to the decision after stage
+ * k); [answer] builds the answer and times that too. [clock] gives
+ * nanoseconds (injected in tests).
  */
 class AnytimeRun(
     private val runStage: (Int) -> FloatArray,
@@ -36,17 +39,20 @@ class AnytimeRun(
     private val lock = Any()
     val outputs = ArrayList<DoubleArray>()
     val stageMillis = ArrayList<Double>()
+    private var lastNanos = startedNanos
+    private var answer: Any? = null
 
     @Volatile
     var stoppedBy: StoppedBy? = null
         private set
-    var elapsedNanos: Long = 0
+    /** From the start to the built answer; null until [answer] has run. */
+    var elapsedNanos: Long? = null
         private set
 
     val done get() = stoppedBy != null
 
-    /** Whether the answer came within the deadline; null without one. */
-    val deadlineMet get() = deadlineNanos?.let { elapsedNanos <= it }
+    /** Whether the answer was ready within the deadline; null without one or before [answer]. */
+    val deadlineMet get() = deadlineNanos?.let { deadline -> elapsedNanos?.let { it <= deadline } }
 
     fun stop() = interrupted.set(true)
 
@@ -64,21 +70,35 @@ class AnytimeRun(
         val last = index == numStages - 1
         val accepted = !last && !runToEnd && policy.shouldStop(outputs)
         val ended = clock()
-        latencyModel?.observe(index, ended - begun)
+        latencyModel?.observe(index, ended - lastNanos)
+        lastNanos = ended
         return when {
             last -> finish(StoppedBy.LAST_STAGE)
             accepted -> finish(StoppedBy.POLICY)
-            deadlineNanos != null && ended - startedNanos + latencyModel!!.predictNanos(index + 1) > deadlineNanos ->
-                finish(StoppedBy.DEADLINE)
+            deadlineNanos != null && ended - startedNanos + latencyModel!!.predictNanos(index + 1) +
+                latencyModel.predictFinishNanos() > deadlineNanos -> finish(StoppedBy.DEADLINE)
             interrupted.get() -> finish(StoppedBy.INTERRUPTED)
             else -> true
         }
     }
 
     private fun finish(reason: StoppedBy): Boolean {
-        elapsedNanos = clock() - startedNanos
         stoppedBy = reason
         return false
+    }
+
+    /** Builds the answer of the ended run once with [build]; times the building and learns it. */
+    @Suppress("UNCHECKED_CAST")
+    fun <T> answer(build: (AnytimeRun) -> T): T {
+        check(done) { "the run has not ended; call run() or step() first" }
+        if (answer == null) {
+            val built = build(this)
+            val finished = clock()
+            elapsedNanos = finished - startedNanos
+            latencyModel?.observeFinish(finished - lastNanos)
+            answer = built
+        }
+        return answer as T
     }
 
     /** Steps until the run ends. */

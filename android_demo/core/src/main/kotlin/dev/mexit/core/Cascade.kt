@@ -16,25 +16,32 @@ class Cascade(
     private val clock: () -> Long = System::nanoTime,
     val latencyModel: LatencyModel = LatencyModel(manifest.stages.map { maxOf(it.latencyMs, 1e-3) }),
 ) {
-    /** Classifies one input; with [deadlineNanos], within that time from this call when it can. */
-    fun classify(image: FloatArray, deadlineNanos: Long? = null): CascadeResult =
-        result(start(image, deadlineNanos).run())
+    /**
+     * Classifies one input; with [deadlineNanos], within that time when it can,
+     * counted from [startedNanos] (default: now; the app passes the moment a
+     * frame arrived, so preprocessing counts too).
+     */
+    fun classify(image: FloatArray, deadlineNanos: Long? = null, startedNanos: Long = clock()): CascadeResult =
+        finish(start(image, deadlineNanos, startedNanos).run())
 
     /** The interruptible form: a run not yet stepped (its clock already runs). */
-    fun start(image: FloatArray, deadlineNanos: Long? = null): AnytimeRun {
+    fun start(image: FloatArray, deadlineNanos: Long? = null, startedNanos: Long = clock()): AnytimeRun {
         require(deadlineNanos == null || deadlineNanos > 0) { "a deadline must be > 0 ns; received $deadlineNanos" }
         return AnytimeRun({ index -> runner.runStage(index, image) }, manifest.stages.size, policy,
-            deadlineNanos, latencyModel, clock, runToEnd = runToEnd)
+            deadlineNanos, latencyModel, clock, startedNanos, runToEnd)
     }
 
-    /** The answer of a finished run. */
-    fun result(run: AnytimeRun): CascadeResult {
-        check(run.done) { "the run has not ended" }
+    /** The answer of an ended run (built once), with its deadline verdict and whole time. */
+    fun finish(run: AnytimeRun): CascadeResult {
+        val built = run.answer(::result)
+        return built.copy(deadlineMet = run.deadlineMet, elapsedMillis = run.elapsedNanos!! / 1e6)
+    }
+
+    private fun result(run: AnytimeRun): CascadeResult {
         val index = run.outputs.size - 1
         val probabilities = Scores.softmax(run.outputs[index])
         val label = Scores.argmax(run.outputs[index])
         return CascadeResult(index, manifest.stages[index].exit, label, manifest.label(label),
-            probabilities[label], run.stageMillis.toList(), run.stoppedBy!!, run.deadlineMet,
-            run.elapsedNanos / 1e6)
+            probabilities[label], run.stageMillis.toList(), run.stoppedBy!!)
     }
 }

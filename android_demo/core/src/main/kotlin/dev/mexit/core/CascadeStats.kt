@@ -2,7 +2,8 @@ package dev.mexit.core
 
 /**
  * Running statistics for the app's statistics view: exit histogram, p50/p95
- * latency, and the saving against running every stage.
+ * latency, the saving against running every stage, and how many answers
+ * missed their deadline.
  */
 class CascadeStats(private val stageNames: List<String>, private val allStagesMillis: Double) {
     private val exits = IntArray(stageNames.size)
@@ -10,10 +11,17 @@ class CascadeStats(private val stageNames: List<String>, private val allStagesMi
 
     val count get() = latencies.size
 
+    /** Answers that came after their deadline (runs without one never count). */
+    var misses = 0
+        private set
+
     fun add(result: CascadeResult) {
         exits[result.exitIndex]++
         latencies.add(result.totalMillis)
+        if (result.deadlineMet == false) misses++
     }
+
+    fun missRate(): Double = if (count == 0) 0.0 else misses.toDouble() / count
 
     fun histogram(): Map<String, Double> =
         stageNames.indices.associate { stageNames[it] to if (count == 0) 0.0 else exits[it].toDouble() / count }

@@ -13,7 +13,9 @@ import kotlin.math.ceil
  * its manifest latency, scaled as stage 0's median step compares with stage
  * 0's manifest latency (or unscaled while stage 0 has not run enough); the slowdown is the [quantile] (nearest rank) of the last
  * [window] ratios step / baseline over every stage, so it stays current through
- * stage 0, which runs on every request. The tail, not the mean: a busy neighbour
+ * stage 0, which runs on every request. Building the answer after the last stage
+ * is learned apart ([observeFinish]): its [quantile] over the last [window] runs,
+ * times 1 + [margin]. The tail, not the mean: a busy neighbour
  * stretches a stage's p99 long before its median moves.
  */
 class LatencyModel(
@@ -26,6 +28,7 @@ class LatencyModel(
     private val seedNanos = seedMillis.map { maxOf((it * 1e6 + 0.5).toLong(), 1L) }
     private val steps = seedMillis.map { ArrayDeque<Long>() }
     private val ratios = ArrayDeque<Double>()
+    private val finishes = ArrayDeque<Long>()
 
     init {
         require(seedMillis.isNotEmpty() && seedMillis.all { it.isFinite() && it > 0 }) {
@@ -52,6 +55,11 @@ class LatencyModel(
     }
 
     fun predictNanos(stage: Int): Long = (baselineNanos(stage) * slowdown() * (1.0 + margin)).toLong()
+
+    fun observeFinish(finishNanos: Long) = push(finishes, finishNanos)
+
+    fun predictFinishNanos(): Long =
+        if (finishes.isEmpty()) 0 else (nearestRank(finishes.sorted(), quantile) * (1.0 + margin)).toLong()
 
     private fun <T> push(values: ArrayDeque<T>, value: T) {
         values.addLast(value)

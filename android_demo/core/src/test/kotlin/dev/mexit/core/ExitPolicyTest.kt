@@ -53,5 +53,10 @@ class ExitPolicyTest {
         assertEquals(mapOf("exit_1" to 0.5, "final" to 0.5), stats.histogram())
         assertEquals(2.0, stats.percentile(95.0), 0.0)
         assertEquals(0.25, stats.saving(), 1e-12)
+        assertEquals(0.0, stats.missRate(), 0.0)
+        stats.add(CascadeResult(0, "exit_1", 0, "a", 0.9, listOf(3.0), StoppedBy.DEADLINE, deadlineMet = false))
+        stats.add(CascadeResult(0, "exit_1", 0, "a", 0.9, listOf(1.0), StoppedBy.DEADLINE, deadlineMet = true))
+        assertEquals(1, stats.misses)
+        assertEquals(0.25, stats.missRate(), 0.0)
     }
 }

@@ -10,7 +10,7 @@ import java.io.File
 import kotlin.system.exitProcess
 
 private const val USAGE = "usage: mexit-jvm run BUNDLE IMAGE... [--policy FILE.json] [--all-stages] " +
-    "[--threads N] [--json]"
+    "[--deadline-ms D] [--threads N] [--json]"
 
 /**
  * `mexit-jvm run BUNDLE IMAGE...`: the Kotlin cascade core on a real bundle, on
@@ -18,7 +18,9 @@ private const val USAGE = "usage: mexit-jvm run BUNDLE IMAGE... [--policy FILE.j
  * its confidence and each stage's milliseconds; `--json` prints one object per
  * image with every run stage's logits too. `--policy` takes a policy as the
  * manifest writes one (e.g. `{"type": "entropy", "thresholds": [...]}`);
- * `--all-stages` runs every stage (the answer is the final exit's).
+ * `--all-stages` runs every stage (the answer is the final exit's);
+ * `--deadline-ms D` answers each image within D ms when it can (the deepest exit
+ * whose next stage would not fit), as `mexit predict --deadline-ms` does.
  */
 fun main(args: Array<String>) {
     val status = try {
@@ -49,12 +51,16 @@ private fun run(args: List<String>): Int {
     var allStages = false
     var json = false
     var threads = 1
+    var deadlineNanos: Long? = null
     var index = 1
     while (index < args.size) {
         when (val arg = args[index++]) {
             "--policy" -> policyFile = args.getOrNull(index++) ?: throw UsageException("--policy needs a file")
             "--threads" -> threads = args.getOrNull(index++)?.toIntOrNull()?.takeIf { it > 0 }
                 ?: throw UsageException("--threads takes a positive integer; received '${args.getOrNull(index - 1)}'")
+            "--deadline-ms" -> deadlineNanos = args.getOrNull(index++)?.toDoubleOrNull()
+                ?.takeIf { it.isFinite() && it > 0 }?.let { (it * 1e6).toLong() }
+                ?: throw UsageException("--deadline-ms takes a number > 0; received '${args.getOrNull(index - 1)}'")
             "--all-stages" -> allStages = true
             "--json" -> json = true
             else -> if (arg.startsWith("--")) throw UsageException("unknown option '$arg'") else positional.add(arg)
@@ -86,17 +92,20 @@ private fun run(args: List<String>): Int {
             val input = ImageInput.read(image, manifest)
             input.changes.forEach { System.err.println("${image.path}: $it") }
             recorder.outputs.clear()
-            val result = cascade.classify(input.pixels)
+            val result = cascade.classify(input.pixels, deadlineNanos)
             if (json) {
                 rows.add("{\"image\": ${quote(image.path)}, \"exit_index\": ${result.exitIndex}, " +
                     "\"exit\": ${quote(result.exitName)}, \"label_index\": ${result.labelIndex}, " +
                     "\"label\": ${quote(result.label)}, \"confidence\": ${result.confidence}, " +
-                    "\"stage_ms\": ${result.stageMillis}, \"outputs\": " +
+                    "\"stage_ms\": ${result.stageMillis}, \"stopped_by\": ${quote(result.stoppedBy.word)}, " +
+                    "\"deadline_met\": ${result.deadlineMet}, \"elapsed_ms\": ${result.elapsedMillis}, \"outputs\": " +
                     recorder.outputs.joinToString(", ", "[", "]") { it.joinToString(", ", "[", "]") } + "}")
             } else {
+                val late = if (result.deadlineMet == false) " (late)" else ""
                 println("${image.path}: ${result.exitName} '${result.label}' " +
-                    "%.3f  stages %s ms".format(result.confidence,
-                        result.stageMillis.joinToString(" ") { "%.3f".format(it) }))
+                    "%.3f  stages %s ms, %.3f ms in all, stopped by %s%s".format(result.confidence,
+                        result.stageMillis.joinToString(" ") { "%.3f".format(it) }, result.elapsedMillis,
+                        result.stoppedBy.word, late))
             }
         }
         if (json) println(rows.joinToString(",\n", "[", "]"))

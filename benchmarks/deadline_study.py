@@ -1,0 +1,296 @@
+"""Deadlines nobody knows in advance: the anytime bundle vs static models, idle and loaded.
+
+For each deadline D of a sweep from stage 0's latency to 1.5x all stages, every
+candidate answers every test example, in an order shuffled per example; a run
+misses when its whole call takes longer than D:
+
+- anytime (gated): `predict(x, deadline_ms=D)` with the bundle's calibrated
+  confidence policy: leave early when it says so, never start a stage whose
+  predicted time does not fit. Also with latency-model margins 0 and 0.25
+  (the default is 0.1), which is how the default was chosen;
+- anytime (ungated): the deadline alone (`run_to_end=True`), as deep as fits;
+- budget: the `budget` policy for D over the stage latencies measured on the
+  idle machine at export: one fixed exit per deadline;
+- truncated d: the backbone cut after d blocks and trained alone (same recipe
+  as the multi-exit model; d = all blocks is the monolith): static models;
+- floor: stage 0 alone (exit 1 of the bundle), timed the same way. No answer
+  can come sooner, so its miss rate is the least any candidate can have.
+
+The sweep runs once on the idle machine, then under a bounded background load
+(co-running processes at a fixed duty cycle, ending by themselves). The
+latency models carry over from the idle phase into the loaded one, as a
+process would when its device slows down.
+
+Two models: the CPU preset (XS/4 28x28, exits after every block, trained with
+the studies' recipe; accuracy on the real Fashion-MNIST test split) and a
+ViT-Ti/16 at 224x224 (random init and synthetic images: miss rate and latency
+only, no accuracy).
+
+    python benchmarks/deadline_study.py                 # ~25 min on 2 cores
+    python benchmarks/deadline_study.py --smoke         # tiny, for tests
+"""
+
+import argparse
+import copy
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _background_load import BackgroundLoad  # noqa: E402
+from _common import save_result  # noqa: E402
+from _study import study_arguments, study_backbone, study_setup, train_cached  # noqa: E402
+from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
+from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
+from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
+
+import mexit_tf  # noqa: E402
+from mexit_tf.gating.exit_policy import ExitPolicy  # noqa: E402
+from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402
+from mexit_tf.runtime.cascade import Cascade  # noqa: E402
+from mexit_tf.runtime.compiled_stage import CompiledStage  # noqa: E402
+from mexit_tf.runtime.latency_model import LatencyModel  # noqa: E402
+from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
+
+DEFAULT_MARGIN = 0.1
+MARGINS = (0.0, 0.25)  # besides the default, for the gated candidate at the CPU preset
+
+
+class StaticModel:
+    """One single-file model (a truncated backbone), run as `predict` would run it."""
+
+    def __init__(self, model):
+        (stage,) = build_stage_models(model)
+        data = convert_to_tflite(stage)
+        self.stage = CompiledStage(data, LiteRTStage(data).spec)
+
+    def __call__(self, x):
+        logits, _ = self.stage.run_roles({"image": np.asarray(x, np.float32)[None]})
+        return int(logits.argmax())
+
+
+def candidates_for(cascade, statics, deadlines, margins):
+    """name -> (deadline or None, call(x) -> label). Anytime candidates get their own copy
+    of the cascade (same stages) with its own latency model."""
+    manifest_ms = [max(s["cost"]["latency_ms"], 1e-3) for s in cascade.manifest["stages"]]
+    anytime = {}
+    for margin in (DEFAULT_MARGIN, *margins):
+        anytime[margin] = copy.copy(cascade)
+        anytime[margin].latency_model = LatencyModel(manifest_ms, margin=margin)
+    ungated = copy.copy(cascade)
+    ungated.latency_model = LatencyModel(manifest_ms, margin=DEFAULT_MARGIN)
+    stop_at_0 = ExitPolicy.from_dict({"type": "confidence",
+                                      "thresholds": [0.0] * (len(cascade.stages) - 1)})
+    calls = {"floor": (None, lambda x: _label(cascade.predict(x, stop_at_0)))}
+    for depth, static in statics.items():
+        calls[f"truncated {depth}"] = (None, static)
+    for d in deadlines:
+        budget = ExitPolicy.from_dict({"type": "budget", "budget": d, "stage_costs": manifest_ms,
+                                       "unit": "ms"})
+        calls[f"budget@{d}"] = (d, lambda x, p=budget: _label(cascade.predict(x, p)))
+        calls[f"ungated@{d}"] = (d, lambda x, d=d: _label(
+            ungated.predict(x, deadline_ms=d, run_to_end=True)))
+        for margin, copy_ in anytime.items():
+            calls[f"gated m={margin}@{d}"] = (d, lambda x, c=copy_, d=d: _label(
+                c.predict(x, deadline_ms=d), exits=True))
+    return calls
+
+
+def _label(result, exits=False):
+    top = int(result.output.argmax())
+    return (top, result.exit_index) if exits else top
+
+
+def sweep(calls, images, labels, warmup: int, seed: int = 0) -> dict:
+    """Every call on every example, order shuffled per example; per call: answers, ms."""
+    order = list(calls)
+    shuffler = random.Random(seed)
+    answers = {name: [] for name in calls}
+    millis = {name: [] for name in calls}
+    exits = {name: [] for name in calls}
+    for row in range(-warmup, len(images)):
+        x = images[row % len(images)]
+        shuffler.shuffle(order)
+        for name in order:
+            started = time.perf_counter()
+            answer = calls[name][1](x)
+            ms = (time.perf_counter() - started) * 1000.0
+            if row < 0:
+                continue
+            if isinstance(answer, tuple):
+                answer, exit_index = answer
+                exits[name].append(exit_index)
+            answers[name].append(answer)
+            millis[name].append(ms)
+    rows = {}
+    for name in calls:
+        ms = np.array(millis[name])
+        row = {"mean_ms": round(float(ms.mean()), 4),
+               "p99_ms": round(float(np.percentile(ms, 99)), 4)}
+        if labels is not None:
+            row["accuracy"] = round(float(np.mean(np.array(answers[name]) == labels)), 5)
+        row["ms"] = ms
+        if exits[name]:
+            shares = np.bincount(exits[name]) / len(exits[name])
+            row["exit_histogram"] = np.round(shares, 4).tolist()
+        rows[name] = row
+    return rows
+
+
+def summarize(rows, deadlines, margins, has_accuracy) -> list[dict]:
+    """Per deadline: every candidate's miss rate, accuracy, p99; the verdict."""
+    table = []
+    statics = [name for name in rows if name.startswith("truncated")]
+    for d in deadlines:
+        def missed(name, d=d):
+            return round(float(np.mean(rows[name]["ms"] > d)), 5)
+
+        entry = {"deadline_ms": d, "floor_miss_rate": missed("floor"), "candidates": {}}
+        names = ([f"gated m={m}@{d}" for m in (DEFAULT_MARGIN, *margins)]
+                 + [f"ungated@{d}", f"budget@{d}"] + statics)
+        for name in names:
+            row = rows[name]
+            entry["candidates"][name.split("@")[0]] = {
+                "miss_rate": missed(name), "p99_ms": row["p99_ms"], "mean_ms": row["mean_ms"],
+                **({"accuracy": row["accuracy"]} if has_accuracy else {}),
+                **({"exit_histogram": row["exit_histogram"]} if "exit_histogram" in row else {})}
+        gated = entry["candidates"][f"gated m={DEFAULT_MARGIN}"]
+        entry["miss_above_floor"] = round(gated["miss_rate"] - entry["floor_miss_rate"], 5)
+        if has_accuracy:
+            # The best static model that meets D at least as often as the anytime bundle.
+            rivals = {name: c for name, c in entry["candidates"].items()
+                      if (name.startswith("truncated") or name == "budget")
+                      and c["miss_rate"] <= gated["miss_rate"]}
+            best = max(rivals, key=lambda n: rivals[n]["accuracy"]) if rivals else None
+            entry["best_static"] = best
+            entry["accuracy_vs_best_static"] = (
+                round(gated["accuracy"] - rivals[best]["accuracy"], 5) if best else None)
+        table.append(entry)
+    return table
+
+
+def measure_model(name, cascade, statics, images, labels, deadlines, margins, warmup, load):
+    calls = candidates_for(cascade, statics, deadlines, margins)
+    states = {}
+    for state in ("idle", "loaded"):
+        print(f"{name}: {state} sweep over {len(images)} examples, {len(calls)} candidates",
+              flush=True)
+        if state == "loaded":
+            with load:
+                rows = sweep(calls, images, labels, warmup)
+        else:
+            rows = sweep(calls, images, labels, warmup)
+        states[state] = summarize(rows, deadlines, margins, labels is not None)
+    return states
+
+
+def deadline_sweep(cascade, count: int) -> list[float]:
+    """From stage 0's latency to 1.5x all stages, geometric, from manifest latencies."""
+    stage_ms = [s["cost"]["latency_ms"] for s in cascade.manifest["stages"]]
+    low, high = stage_ms[0], 1.5 * sum(stage_ms)
+    return [round(float(v), 4) for v in np.geomspace(low, high, count)]
+
+
+def cpu_preset(args, load):
+    study = study_setup(args)
+    data, recipe, work, layers = study.data, study.recipe, study.work, study.num_layers
+    model, _ = train_cached(
+        "every_block_mlp_ee",
+        lambda: MultiExitModel(study_backbone(args.smoke), exits={b: "mlp_ee" for b in
+                                                                 range(1, layers)},
+                               num_outputs=study.num_classes), data, recipe, work)
+    truncated = {depth: train_cached(
+        f"truncated_{depth}",
+        lambda d=depth: MultiExitModel(study_backbone(args.smoke, d), exits={},
+                                       num_outputs=study.num_classes), data, recipe, work)[0]
+        for depth in range(1, layers + 1)}
+    with tempfile.TemporaryDirectory(prefix="mexit-deadline-") as folder:
+        export_bundle(model, Path(folder) / "bundle", (data.x_val, data.y_val),
+                      latency_runs=study.runs, progress=False)
+        cascade = Cascade(Path(folder) / "bundle")
+        statics = {d: StaticModel(m) for d, m in truncated.items()}
+        deadlines = deadline_sweep(cascade, 3 if args.smoke else args.deadlines)
+        examples = args.examples
+        result = measure_model("CPU preset", cascade, statics, data.x_test[:examples],
+                               np.asarray(data.y_test[:examples]), deadlines,
+                               () if args.smoke else MARGINS, args.warmup, load)
+        return {"data": data.describe(), "recipe": recipe, "deadlines_ms": deadlines,
+                "stage_ms_at_export": [s["cost"]["latency_ms"]
+                                       for s in cascade.manifest["stages"]],
+                "policy": cascade.manifest["policy"], "states": result}
+
+
+def ti16(args, load):
+    """ViT-Ti/16 at 224x224, random init; exits after blocks 3/6/9; synthetic images."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    shape = (32, 32, 3) if args.smoke else (224, 224, 3)
+    preset = dict(patch_size=8, hidden_dim=16, num_layers=4, num_heads=2, mlp_dim=32) \
+        if args.smoke else None
+
+    def backbone(depth=None):
+        if preset:
+            return mexit_tf.ViTBackbone(shape, **{**preset, "num_layers": depth or 4})
+        overrides = {"num_layers": depth} if depth else {}
+        return mexit_tf.ViTBackbone.from_preset("Ti/16", image_shape=shape, **overrides)
+
+    every = 1 if args.smoke else 3
+    layers = backbone().num_layers
+    model = MultiExitModel(backbone(), exits={b: "mlp_ee" for b in range(every, layers, every)},
+                           num_outputs=10)
+    rng = np.random.default_rng(0)
+    calibration = (rng.integers(0, 256, (64, *shape)).astype("uint8"), rng.integers(0, 10, 64))
+    images = rng.integers(0, 256, (args.ti_examples, *shape)).astype("uint8")
+    statics = {d: StaticModel(MultiExitModel(backbone(d), exits={}, num_outputs=10))
+               for d in range(every, layers + 1, every)}
+    with tempfile.TemporaryDirectory(prefix="mexit-deadline-ti-") as folder:
+        export_bundle(model, Path(folder) / "bundle", calibration, latency_runs=10,
+                      progress=False)
+        cascade = Cascade(Path(folder) / "bundle")
+        deadlines = deadline_sweep(cascade, 3 if args.smoke else args.deadlines)
+        result = measure_model("Ti/16 224x224", cascade, statics, images, None, deadlines, (),
+                               args.warmup, load)
+        return {"data": "synthetic random images (latency only; random init, no accuracy)",
+                "deadlines_ms": deadlines,
+                "stage_ms_at_export": [s["cost"]["latency_ms"]
+                                       for s in cascade.manifest["stages"]],
+                "states": result}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    study_arguments(parser)
+    parser.add_argument("--examples", type=int, default=1000, help="CPU preset test examples")
+    parser.add_argument("--ti-examples", type=int, default=150)
+    parser.add_argument("--deadlines", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=20, help="unrecorded examples first")
+    parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--load-duty", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.examples, args.ti_examples, args.warmup = 12, 4, 2
+    started = time.perf_counter()
+    load = BackgroundLoad(args.load_processes, args.load_duty, 20.0,
+                          seconds=30 if args.smoke else 1800)
+    result = {"load": load.describe(), "default_margin": DEFAULT_MARGIN,
+              "cpu_preset": cpu_preset(args, load), "ti16_224": ti16(args, load)}
+    result["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if not args.smoke:
+        save_result("deadline_study", result, "python benchmarks/deadline_study.py "
+                    f"--examples {args.examples} --ti-examples {args.ti_examples} "
+                    f"--deadlines {args.deadlines}", note=args.note)
+    for name in ("cpu_preset", "ti16_224"):
+        for state, table in result[name]["states"].items():
+            print(name, state, [(row["deadline_ms"], row["floor_miss_rate"],
+                                 row["candidates"][f"gated m={DEFAULT_MARGIN}"]["miss_rate"],
+                                 row.get("accuracy_vs_best_static")) for row in table])
+    return result
+
+
+if __name__ == "__main__":
+    main()
