@@ -13,8 +13,10 @@ misses when its whole call takes longer than D:
   idle machine at export: one fixed exit per deadline;
 - truncated d: the backbone cut after d blocks and trained alone (same recipe
   as the multi-exit model; d = all blocks is the monolith): static models;
-- floor: stage 0 alone (exit 1 of the bundle), timed the same way. No answer
-  can come sooner, so its miss rate is the least any candidate can have.
+- floor: stage 0 alone (exit 1 of the bundle), through the same deadline path
+  (a deadline no second stage fits, no policy to ask), timed the same way. No
+  answer of the bundle can come sooner, so its miss rate is the least an
+  anytime candidate can have.
 
 The sweep runs once on the idle machine, then under a bounded background load
 (co-running processes at a fixed duty cycle, ending by themselves). The
@@ -83,9 +85,10 @@ def candidates_for(cascade, statics, deadlines, margins):
         anytime[margin].latency_model = LatencyModel(manifest_ms, margin=margin)
     ungated = copy.copy(cascade)
     ungated.latency_model = LatencyModel(manifest_ms, margin=DEFAULT_MARGIN)
-    stop_at_0 = ExitPolicy.from_dict({"type": "confidence",
-                                      "thresholds": [0.0] * (len(cascade.stages) - 1)})
-    calls = {"floor": (None, lambda x: _label(cascade.predict(x, stop_at_0)))}
+    floor = copy.copy(cascade)
+    floor.latency_model = LatencyModel(manifest_ms)
+    calls = {"floor": (None, lambda x: _label(
+        floor.predict(x, deadline_ms=1e-6, run_to_end=True)))}
     for depth, static in statics.items():
         calls[f"truncated {depth}"] = (None, static)
     for d in deadlines:

@@ -8,17 +8,18 @@ class AnytimeRun:
     """One input's way through the stages, stoppable between any two of them.
 
     `step()` runs the next stage, when it may: stage 0 always (there is no
-    answer without it); stage k+1 only if the policy has not accepted stage k's
-    exit and, with a deadline, if the time so far plus the latency model's
-    predictions for stage k+1 and for building the answer fit in it. `stop()`
+    answer without it); stage k+1 only if, with a deadline, the time so far plus
+    the latency model's predictions for stage k+1 and for building the answer
+    fit in it (asked first), and the policy has not accepted stage k's exit. `stop()`
     (from any thread, e.g. a timer) ends the run before the next stage;
     `best()` (from any thread) is the deepest exit computed so far. `run()`
     steps to the end and returns the answer.
 
     Time is counted in steps that tile the run: step k lasts from the end of
     step k-1 (for stage 0: from the start, input preparation included) to the
-    decision after stage k, so the model learns everything the run spends,
-    our own Python included; building the answer is timed and learned apart.
+    end of stage k, so the model learns everything the run spends, our own
+    Python included; deciding and building the answer after the last step is
+    timed and learned apart.
 
     `run_stage(k)` runs stage k and returns its logits; `clock()` is an integer
     nanosecond clock (injected in tests); `make_result(index, output, stage_ms,
@@ -78,20 +79,22 @@ class AnytimeRun:
         with self._lock:
             self.outputs.append(logits)
             self.stage_ms.append((self._clock() - begun) / 1e6)
-        last = index == self._num_stages - 1
-        accepted = not last and not self.run_to_end and self._policy.should_stop(self.outputs)
+        # Step k ends here and is learned at once, so the check below already knows it;
+        # the decisions after this point belong to the next step, or to the answer.
         ended = self._clock()
         if self._model is not None:
             self._model.observe(index, ended - self._last_ns)
         self._last_ns = ended
-        if last:
+        if index == self._num_stages - 1:
             return self._finish("last_stage")
-        if accepted:
-            return self._finish("policy")
+        # The deadline is asked first: when the next stage cannot fit, the policy's
+        # verdict changes nothing, and skipping it saves the time it would cost.
         if self.deadline_ns is not None and ended - self.started_ns + \
                 self._model.predict_ns(index + 1) + self._model.predict_finish_ns() > \
                 self.deadline_ns:
             return self._finish("deadline")
+        if not self.run_to_end and self._policy.should_stop(self.outputs):
+            return self._finish("policy")
         if self._interrupted.is_set():
             return self._finish("interrupted")
         return True

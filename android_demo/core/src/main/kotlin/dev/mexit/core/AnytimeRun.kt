@@ -12,13 +12,13 @@ enum class StoppedBy(val word: String) {
  * semantics of Python's `mexit_tf.runtime.AnytimeRun`.
  *
  * [step] runs the next stage when it may: stage 0 always (there is no answer
- * without it); stage k+1 only if the policy has not accepted stage k's exit
- * and, with a deadline, if the time so far plus [latencyModel]'s predictions
- * for stage k+1 and for building the answer fit in it. [stop] (from any
+ * without it); stage k+1 only if, with a deadline, the time so far plus
+ * [latencyModel]'s predictions for stage k+1 and for building the answer fit
+ * in it (asked first), and the policy has not accepted stage k's exit. [stop] (from any
  * thread, e.g. a frame timer) ends the run before the next stage; [best] (from
  * any thread) is the deepest exit computed so far. Steps tile the run (step k
- * lasts from the end of step k-1, or the start, to the decision after stage
- * k); [answer] builds the answer and times that too. [clock] gives
+ * lasts from the end of step k-1, or the start, to the end of stage k);
+ * [answer] times the last decisions and the building of the answer. [clock] gives
  * nanoseconds (injected in tests).
  */
 class AnytimeRun(
@@ -67,19 +67,19 @@ class AnytimeRun(
             outputs.add(DoubleArray(logits.size) { logits[it].toDouble() })
             stageMillis.add((clock() - begun) / 1e6)
         }
-        val last = index == numStages - 1
-        val accepted = !last && !runToEnd && policy.shouldStop(outputs)
+        // Step k ends here and is learned at once, so the check below already knows it;
+        // the decisions after this point belong to the next step, or to the answer.
         val ended = clock()
         latencyModel?.observe(index, ended - lastNanos)
         lastNanos = ended
-        return when {
-            last -> finish(StoppedBy.LAST_STAGE)
-            accepted -> finish(StoppedBy.POLICY)
-            deadlineNanos != null && ended - startedNanos + latencyModel!!.predictNanos(index + 1) +
-                latencyModel.predictFinishNanos() > deadlineNanos -> finish(StoppedBy.DEADLINE)
-            interrupted.get() -> finish(StoppedBy.INTERRUPTED)
-            else -> true
-        }
+        if (index == numStages - 1) return finish(StoppedBy.LAST_STAGE)
+        // The deadline is asked first: when the next stage cannot fit, the policy's
+        // verdict changes nothing, and skipping it saves the time it would cost.
+        if (deadlineNanos != null && ended - startedNanos + latencyModel!!.predictNanos(index + 1) +
+            latencyModel.predictFinishNanos() > deadlineNanos) return finish(StoppedBy.DEADLINE)
+        if (!runToEnd && policy.shouldStop(outputs)) return finish(StoppedBy.POLICY)
+        if (interrupted.get()) return finish(StoppedBy.INTERRUPTED)
+        return true
     }
 
     private fun finish(reason: StoppedBy): Boolean {
