@@ -58,8 +58,8 @@ from mexit_tf.runtime.compiled_stage import CompiledStage  # noqa: E402
 from mexit_tf.runtime.latency_model import LatencyModel  # noqa: E402
 from mexit_tf.runtime.litert_stage import LiteRTStage  # noqa: E402
 
-DEFAULT_MARGIN = 0.1
-MARGINS = (0.0, 0.25)  # besides the default, for the gated candidate at the CPU preset
+DEFAULT_MARGIN = 0.0
+MARGINS = (0.1, 0.25)  # besides the default, for the gated candidate at the CPU preset
 
 
 class StaticModel:

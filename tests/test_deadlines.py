@@ -34,7 +34,7 @@ class FakeStages:
 
 
 def _run(stages, policy=NEVER, deadline_ms=None, model=None, run_to_end=False):
-    model = model or LatencyModel([1.0, 1.0, 1.0])
+    model = model or LatencyModel([1.0, 1.0, 1.0], margin=0.1)
     run = AnytimeRun(stages.run_stage, 3, policy, lambda *a: a,
                      None if deadline_ms is None else int(deadline_ms * 1e6), model,
                      clock=stages.clock, run_to_end=run_to_end)
@@ -155,7 +155,7 @@ def test_cascade_predict_with_an_injected_clock(bundle):
     assert full.exit_index == len(cascade.stages) - 1
     assert full.elapsed_ms == pytest.approx(2.0 * len(cascade.stages))
     tight = cascade.predict(x, policy=NEVER_ALL(cascade), deadline_ms=5.0)
-    # 2 ms per stage, as measured: 2 stages fit in 5 ms with a 10% margin, not 3
+    # 2 ms per stage, as measured: 2 stages fit in 5 ms, not 3
     assert (tight.exit_index, tight.stopped_by, tight.deadline_met) == (1, "deadline", True)
     assert tight.to_dict()["stopped_by"] == "deadline"
     with pytest.raises(MexitError, match="positive number of milliseconds; received -1"):

@@ -67,7 +67,7 @@ class DeadlineTraceTest {
     fun theDeadlineStopsBeforeAStageThatWouldNotFit() {
         val now = longArrayOf(0)
         val cascade = Cascade(manifest(1.0, 1.0, 1.0), TimedRunner(listOf(1.0, 1.0, 1.0), now), clock = { now[0] })
-        val result = cascade.classify(FloatArray(4), deadlineNanos = 2_500_000)  // 2 stages fit, not 3 (1.1 ms each predicted)
+        val result = cascade.classify(FloatArray(4), deadlineNanos = 2_500_000)  // 2 stages fit, not 3 (1 ms each predicted)
         assertEquals(1, result.exitIndex)
         assertEquals(StoppedBy.DEADLINE, result.stoppedBy)
         assertEquals(true, result.deadlineMet)
