@@ -275,23 +275,29 @@ JNIEXPORT void JNICALL Java_dev_mexit_jvm_LiteRtNative_bindInput(JNIEnv *env, jc
   stage->inputs[index] = source->outputs[output];
 }
 
-JNIEXPORT void JNICALL Java_dev_mexit_jvm_LiteRtNative_writeInput(JNIEnv *env, jclass cls,
-                                                               jlong handle, jint index,
-                                                               jfloatArray values) {
-  Stage *stage = (Stage *)(intptr_t)handle;
+/* Copies a Java float[] into a host buffer (write) or out of it (read), sizes checked. */
+static void copy_floats(JNIEnv *env, Handle buffer, size_t bytes, jfloatArray array, int write) {
   void *memory;
-  jsize count = (*env)->GetArrayLength(env, values);
-  if ((size_t)count * sizeof(float) != stage->input_bytes[index]) {
-    fail(env, "writeInput (size differs)", -1);
+  jsize count = (*env)->GetArrayLength(env, array);
+  if ((size_t)count * sizeof(float) != bytes) {
+    fail(env, write ? "writeInput (size differs)" : "readOutput (size differs)", -1);
     return;
   }
-  Status status = LiteRtLockTensorBuffer(stage->own_inputs[index], &memory, LOCK_WRITE);
+  Status status = LiteRtLockTensorBuffer(buffer, &memory, write ? LOCK_WRITE : LOCK_READ);
   if (status != 0) {
     fail(env, "LiteRtLockTensorBuffer", status);
     return;
   }
-  (*env)->GetFloatArrayRegion(env, values, 0, count, (jfloat *)memory);
-  LiteRtUnlockTensorBuffer(stage->own_inputs[index]);
+  if (write) (*env)->GetFloatArrayRegion(env, array, 0, count, (jfloat *)memory);
+  else (*env)->SetFloatArrayRegion(env, array, 0, count, (const jfloat *)memory);
+  LiteRtUnlockTensorBuffer(buffer);
+}
+
+JNIEXPORT void JNICALL Java_dev_mexit_jvm_LiteRtNative_writeInput(JNIEnv *env, jclass cls,
+                                                               jlong handle, jint index,
+                                                               jfloatArray values) {
+  Stage *stage = (Stage *)(intptr_t)handle;
+  copy_floats(env, stage->own_inputs[index], stage->input_bytes[index], values, 1);
 }
 
 JNIEXPORT void JNICALL Java_dev_mexit_jvm_LiteRtNative_run(JNIEnv *env, jclass cls, jlong handle) {
@@ -305,17 +311,5 @@ JNIEXPORT void JNICALL Java_dev_mexit_jvm_LiteRtNative_readOutput(JNIEnv *env, j
                                                                jlong handle, jint index,
                                                                jfloatArray into) {
   Stage *stage = (Stage *)(intptr_t)handle;
-  void *memory;
-  jsize count = (*env)->GetArrayLength(env, into);
-  if ((size_t)count * sizeof(float) != stage->output_bytes[index]) {
-    fail(env, "readOutput (size differs)", -1);
-    return;
-  }
-  Status status = LiteRtLockTensorBuffer(stage->outputs[index], &memory, LOCK_READ);
-  if (status != 0) {
-    fail(env, "LiteRtLockTensorBuffer", status);
-    return;
-  }
-  (*env)->SetFloatArrayRegion(env, into, 0, count, (const jfloat *)memory);
-  LiteRtUnlockTensorBuffer(stage->outputs[index]);
+  copy_floats(env, stage->outputs[index], stage->output_bytes[index], into, 0);
 }
