@@ -84,7 +84,7 @@ def test_deadline_study_smoke(smoke_results):
             assert len(table) == 3 and [r["deadline_ms"] for r in table] == sorted(
                 r["deadline_ms"] for r in table)
             for row in table:
-                gated = row["candidates"]["gated m=0.1"]
+                gated = row["candidates"][f"gated m={result['default_margin']}"]
                 assert 0 <= row["floor_miss_rate"] <= 1 and 0 <= gated["miss_rate"] <= 1
                 assert ("accuracy" in gated) == accuracy
                 assert abs(sum(gated["exit_histogram"]) - 1) < 1e-3
