@@ -34,7 +34,6 @@ only, no accuracy).
 """
 
 import argparse
-import copy
 import random
 import sys
 import tempfile
@@ -79,15 +78,12 @@ class StaticModel:
 def candidates_for(cascade, statics, deadlines, margins):
     """name -> (deadline or None, call(x) -> label). Anytime candidates get their own copy
     of the cascade (same stages) with its own latency model."""
-    manifest_ms = [max(s["cost"]["latency_ms"], 1e-3) for s in cascade.manifest["stages"]]
-    anytime = {}
-    for margin in (DEFAULT_MARGIN, *margins):
-        anytime[margin] = copy.copy(cascade)
-        anytime[margin].latency_model = LatencyModel(manifest_ms, margin=margin)
-    ungated = copy.copy(cascade)
-    ungated.latency_model = LatencyModel(manifest_ms, margin=DEFAULT_MARGIN)
-    floor = copy.copy(cascade)
-    floor.latency_model = LatencyModel(manifest_ms)
+    manifest = cascade.manifest
+    manifest_ms = [s["cost"]["latency_ms"] for s in manifest["stages"]]
+    anytime = {margin: cascade.sharing_stages(LatencyModel.from_manifest(manifest, margin=margin))
+               for margin in (DEFAULT_MARGIN, *margins)}
+    ungated = cascade.sharing_stages(LatencyModel.from_manifest(manifest, margin=DEFAULT_MARGIN))
+    floor = cascade.sharing_stages(LatencyModel.from_manifest(manifest))
     calls = {"floor": (None, lambda x: _label(
         floor.predict(x, deadline_ms=1e-6, run_to_end=True)))}
     for depth, static in statics.items():
@@ -198,9 +194,7 @@ def deadline_sweep(cascade, count: int, probes: int = 50) -> list[float]:
     deadline anything can meet about half the time) to 1.5x all stages' export latencies,
     geometric. The manifest's own stage-0 figure leaves out the runtime's work, and no
     candidate ever met a deadline that short."""
-    probe = copy.copy(cascade)
-    probe.latency_model = LatencyModel([max(s["cost"]["latency_ms"], 1e-3)
-                                        for s in cascade.manifest["stages"]])
+    probe = cascade.sharing_stages(LatencyModel.from_manifest(cascade.manifest))
     image = np.zeros(cascade.input_shape, np.float32)
     millis = []
     for _ in range(probes):

@@ -1,5 +1,6 @@
 """The Python runtime: run a bundle's stages in turn and stop where the policy says."""
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -67,8 +68,7 @@ class Cascade:
         spec = self.manifest["input"]
         self.input_shapes = {part["name"] or self.stages[0].input_roles[0]:
                              tuple(part["shape"][1:]) for part in spec.get("parts", [spec])}
-        self.latency_model = latency_model or LatencyModel(
-            [max(stage["cost"]["latency_ms"], 1e-3) for stage in self.manifest["stages"]])
+        self.latency_model = latency_model or LatencyModel.from_manifest(self.manifest)
         self.clock = clock
         self._warm_up()
 
@@ -190,6 +190,13 @@ class Cascade:
         report["speedup_vs_all_stages_stage_sum"] = report["speedup_vs_all_stages"]
         report["speedup_vs_all_stages"] = round(float(everything.mean() / wall.mean()), 3)
         return report
+
+    def sharing_stages(self, latency_model: LatencyModel) -> "Cascade":
+        """A second cascade over the same loaded stages with its own latency model (to
+        compare settings side by side without loading the bundle again)."""
+        twin = copy.copy(self)
+        twin.latency_model = latency_model
+        return twin
 
     def deadline_report(self, images, labels, deadline_ms: float,
                         policy: ExitPolicy | None = None, run_to_end: bool = False,

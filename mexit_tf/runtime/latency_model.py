@@ -84,6 +84,13 @@ class LatencyModel:
         self._ratios = _Window(window)
         self._finishes = _Window(window)
 
+    @classmethod
+    def from_manifest(cls, manifest: dict, **settings) -> "LatencyModel":
+        """Seeded with a bundle's measured stage latencies (a stage measured at 0 ms counts
+        as 1 us, so ratios stay finite)."""
+        return cls([max(stage["cost"]["latency_ms"], 1e-3) for stage in manifest["stages"]],
+                   **settings)
+
     def baseline_ns(self, stage: int) -> int:
         steps = self._steps[stage]
         if len(steps) >= self.min_runs:

@@ -14,7 +14,7 @@ class Cascade(
     var policy: ExitPolicy = manifest.policy,
     var runToEnd: Boolean = false,
     private val clock: () -> Long = System::nanoTime,
-    val latencyModel: LatencyModel = LatencyModel(manifest.stages.map { maxOf(it.latencyMs, 1e-3) }),
+    val latencyModel: LatencyModel = LatencyModel.fromManifest(manifest),
 ) {
     /**
      * Classifies one input; with [deadlineNanos], within that time when it can,

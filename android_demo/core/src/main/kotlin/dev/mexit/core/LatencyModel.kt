@@ -68,6 +68,9 @@ class LatencyModel(
     }
 
     companion object {
+        /** Seeded with a bundle's stage latencies (0 ms counts as 1 us), as Python's `from_manifest`. */
+        fun fromManifest(manifest: Manifest) = LatencyModel(manifest.stages.map { maxOf(it.latencyMs, 1e-3) })
+
         /** The [q] quantile of an ascending list, nearest rank (an observed value). */
         fun <T> nearestRank(ordered: List<T>, q: Double): T = ordered[maxOf(ceil(q * ordered.size).toInt(), 1) - 1]
     }
