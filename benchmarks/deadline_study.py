@@ -27,7 +27,7 @@ themselves). The latency models carry over from the idle phase into the loaded
 one, as a process would when its device slows down.
 
 Two models: the CPU preset (XS/4 28x28, exits after every block, exit 1 with a
-CNN head (see `EXIT_HEADS`), trained with the studies' recipe; accuracy on the
+CNN head (see `study_exit_heads`), trained with the studies' recipe; accuracy on the
 real Fashion-MNIST test split) and a ViT-Ti/16 at 224x224 (random init and
 synthetic images: miss rate and latency only, no accuracy).
 
@@ -65,7 +65,7 @@ DEFAULT_MARGIN = 0.0  # LatencyModel's default, chosen by this study
 MARGINS = (0.1, 0.25)  # besides the default, for the gated candidate at the CPU preset
 
 
-def EXIT_HEADS(layers):  # noqa: N802 - a table, spelt like one
+def study_exit_heads(layers):
     """An exit after every block; exit 1 with a CNN head. Only exit 1 answers at the
     tightest deadlines, where its rival is one block trained alone (as quick): with
     `mlp_ee` there the bundle was 1.4 pts less accurate than that rival (0.785 vs
@@ -254,7 +254,7 @@ def cpu_preset(args, load):
     data, recipe, work, layers = study.data, study.recipe, study.work, study.num_layers
     model, _ = train_cached(
         "every_block_cnn_first",
-        lambda: MultiExitModel(study_backbone(args.smoke), exits=EXIT_HEADS(layers),
+        lambda: MultiExitModel(study_backbone(args.smoke), exits=study_exit_heads(layers),
                                num_outputs=study.num_classes), data, recipe, work)
     truncated = {depth: train_cached(
         f"truncated_{depth}",

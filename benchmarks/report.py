@@ -475,6 +475,7 @@ def _deadline_depth_note(table, gated) -> list[str]:
         lines.append("The calibrated policy left at exit 1 on every example at every deadline "
                      "(exit 1 is this bundle's most accurate exit), so here only the "
                      "deadline-only candidate lets the deadline decide how deep a run goes.")
+
     def above_floor(row):
         return row["candidates"]["ungated"]["miss_rate"] - row["floor_miss_rate"]
 
@@ -535,8 +536,8 @@ def deadline_section(result):
             margins = [n for n in table[0]["candidates"] if n.startswith("gated")]
             if len(margins) > 1:
                 worst = {m: max(r["candidates"][m]["miss_rate"]
-                                - r["candidates"][m].get("floor_miss_rate", r["floor_miss_rate"])
-                                for r in table) for m in margins}
+                                - r["candidates"][m]["floor_miss_rate"] for r in table)
+                         for m in margins}
                 lines += ["Worst lateness above the floor (each on its own loaded stages) by "
                           "latency-model margin: " + ", ".join(
                     f"{m.split('=')[1]}: {100 * v:+.2f} pts" for m, v in worst.items()) + ".",
