@@ -81,10 +81,10 @@ def plot_deadline_study(result: dict, path) -> None:
                                   ("Ti/16 224x224", result["ti16_224"]))
               for state in ("idle", "loaded")]
     fig, axes = plt.subplots(len(panels), 3, figsize=(15, 3.4 * len(panels)), dpi=100)
-    gated = f"gated m={result['default_margin']}"
+    gated, ungated = (f"{kind} {result['default_setting']}" for kind in ("gated", "ungated"))
     for row_axes, (name, state, table, has_accuracy) in zip(axes, panels, strict=True):
         deadlines = [row["deadline_ms"] for row in table]
-        lines = {"anytime, gated": gated, "anytime, deadline only": "ungated",
+        lines = {"anytime, gated": gated, "anytime, deadline only": ungated,
                  "budget policy (idle latencies)": "budget"}
         statics = [c for c in table[0]["candidates"] if c.startswith("truncated")]
         for column, (key, label) in enumerate((("accuracy", "accuracy"),

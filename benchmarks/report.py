@@ -467,41 +467,71 @@ def _sampling_note(examples) -> str:
             f"2% of the time, differ by {spread:.1f} pts (one s.d.) by chance alone.")
 
 
-def _deadline_depth_note(table, gated) -> list[str]:
-    """Who decided how deep runs went: when the policy left at exit 1 every time, only the
-    deadline-only candidate tested the deadline's own decisions; its excess lateness."""
+def _deadline_depth_note(table, gated, ungated) -> list[str]:
+    """Who decided how deep runs went (when the policy left at exit 1 every time, only the
+    deadline-only candidate tested the deadline's own decisions); the worst excess
+    lateness over the floor of both anytime candidates."""
     lines = []
     if all(row["candidates"][gated].get("exit_histogram") == [1.0] for row in table):
         lines.append("The calibrated policy left at exit 1 on every example at every deadline "
                      "(exit 1 is this bundle's most accurate exit), so here only the "
                      "deadline-only candidate lets the deadline decide how deep a run goes.")
-
-    def above_floor(row):
-        return row["candidates"]["ungated"]["miss_rate"] - row["floor_miss_rate"]
-
-    worst = max(table, key=above_floor)
-    lines.append(f"Deadline-only, worst lateness above the floor: "
-                 f"{100 * above_floor(worst):+.2f} pts (at {worst['deadline_ms']} ms).")
+    lines.append("Worst lateness above the floor: " + ", ".join(
+        f"{kind} {_worst_above_floor(table, name)}"
+        for kind, name in (("gated", gated), ("deadline-only", ungated))) + ".")
     return [" ".join(lines), ""]
 
 
+def _worst_above_floor(table, candidate) -> str:
+    worst = max(table, key=lambda r: r["candidates"][candidate]["miss_rate"]
+                - r["candidates"][candidate]["floor_miss_rate"])
+    c = worst["candidates"][candidate]
+    return (f"{100 * (c['miss_rate'] - c['floor_miss_rate']):+.2f} pts "
+            f"(at {worst['deadline_ms']} ms)")
+
+
+def _settings_note(table, default) -> list[str]:
+    """The latency-model settings side by side: worst excess lateness, mean accuracy."""
+    labels = sorted({name.split(" ", 1)[1] for name in table[0]["candidates"]
+                     if name.startswith("gated ")}, key=lambda label: label != default)
+    if len(labels) < 2:
+        return []
+    parts = []
+    for label in labels:
+        cells = []
+        for kind, shown in (("gated", "gated"), ("ungated", "deadline-only")):
+            name = f"{kind} {label}"
+            cell = f"{shown} late {_worst_above_floor(table, name)}"
+            if "accuracy" in table[0]["candidates"][name]:
+                mean = sum(r["candidates"][name]["accuracy"] for r in table) / len(table)
+                cell += f", mean accuracy {mean:.4f}"
+            cells.append(cell)
+        parts.append(f"*{label}*{' (default)' if label == default else ''}: "
+                     + "; ".join(cells))
+    return ["By latency-model setting (quantile q, margin m), worst lateness above the "
+            "floor and accuracy averaged over the sweep: " + " · ".join(parts) + ".", ""]
+
+
 def deadline_section(result):
-    gated = f"gated m={result['default_margin']}"
+    default = result["default_setting"]
+    gated, ungated = f"gated {default}", f"ungated {default}"
     lines = ["## Deadlines: the anytime bundle vs static models", "",
              "Every candidate answers every test example under each deadline, in an order "
              "shuffled per example; an answer is late when its whole call took longer. "
              "*Anytime, gated*: `predict(x, deadline_ms=D)` with the bundle's calibrated "
-             f"policy (latency-model margin {result['default_margin']}, the default; other "
-             "margins beside it at the CPU preset). "
-             "*Deadline only*: the same without the policy (`run_to_end=True`). *Budget*: "
+             f"policy (latency model {default}, the defaults; other settings beside them "
+             "at the CPU preset). "
+             "*Deadline only*: the same without the policy (`run_to_end=True`), as deep as "
+             "the deadline allows. *Budget*: "
              "the budget policy for D over the idle export-time stage latencies (one fixed "
              "exit). *Truncated d*: the backbone cut after d blocks, trained alone with the "
              "same recipe (static; d = all is the monolith). *Floor*: stage 0 alone on the "
-             "gated candidate's own loaded stages, the least lateness any answer can have. "
-             "Every candidate loads the bundle for itself and runs once per example, so "
-             "none is warmer in cache than another. The loaded phase runs beside "
+             "anytime candidates' own loaded stages, the least lateness any answer can have. "
+             "Every candidate runs once per example, on a load of the bundle that only its "
+             "setting's anytime candidates and floor share, so none is warmer in cache than "
+             "another. The loaded phase runs beside "
              f"{result['load']}. "
-             "*vs best static*: the gated bundle's accuracy minus that of the most accurate "
+             "*vs best static*: the candidate's accuracy minus that of the most accurate "
              "static model (truncated or budget) late no more often than it.", "",
              "![deadline study](deadline_study.png)", ""]
     for key, title in (("cpu_preset", "CPU preset"), ("ti16_224", "ViT-Ti/16 224x224")):
@@ -514,7 +544,9 @@ def deadline_section(result):
             headers = ["deadline ms", "floor late", "gated late", "gated p99 ms"]
             headers += (["gated acc", "best static (late, acc)", "vs best static"]
                         if has_accuracy else [])
-            headers += ["deadline-only late", "budget late", "monolith late"]
+            headers += ["deadline-only late"]
+            headers += ["deadline-only acc (vs best static)"] if has_accuracy else []
+            headers += ["budget late", "monolith late"]
             rows = []
             for row in table:
                 c = row["candidates"]
@@ -522,27 +554,26 @@ def deadline_section(result):
                 cells = [row["deadline_ms"], f"{row['floor_miss_rate']:.1%}",
                          f"{c[gated]['miss_rate']:.1%}", c[gated]["p99_ms"]]
                 if has_accuracy:
-                    best = row["best_static"]
+                    best = c[gated]["best_static"]
                     cells += [c[gated]["accuracy"],
                               f"{best} ({c[best]['miss_rate']:.1%}, {c[best]['accuracy']})"
-                              if best else "none as punctual",
-                              "" if row["accuracy_vs_best_static"] is None
-                              else f"{100 * row['accuracy_vs_best_static']:+.2f} pts"]
-                cells += [f"{c['ungated']['miss_rate']:.1%}", f"{c['budget']['miss_rate']:.1%}",
+                              if best else "none as punctual", _gap(c[gated])]
+                cells += [f"{c[ungated]['miss_rate']:.1%}"]
+                if has_accuracy:
+                    versus = _gap(c[ungated]) or "none as punctual"
+                    cells += [f"{c[ungated]['accuracy']} ({versus})"]
+                cells += [f"{c['budget']['miss_rate']:.1%}",
                           f"{c[statics[-1]]['miss_rate']:.1%}"]
                 rows.append(cells)
             lines += [f"{state.capitalize()}:", ""] + _table(headers, rows) + [""]
-            lines += _deadline_depth_note(table, gated)
-            margins = [n for n in table[0]["candidates"] if n.startswith("gated")]
-            if len(margins) > 1:
-                worst = {m: max(r["candidates"][m]["miss_rate"]
-                                - r["candidates"][m]["floor_miss_rate"] for r in table)
-                         for m in margins}
-                lines += ["Worst lateness above the floor (each on its own loaded stages) by "
-                          "latency-model margin: " + ", ".join(
-                    f"{m.split('=')[1]}: {100 * v:+.2f} pts" for m, v in worst.items()) + ".",
-                    ""]
+            lines += _deadline_depth_note(table, gated, ungated)
+            lines += _settings_note(table, default)
     return lines + [_provenance(result), ""]
+
+
+def _gap(candidate) -> str:
+    gap = candidate["accuracy_vs_best_static"]
+    return "" if gap is None else f"{100 * gap:+.2f} pts"
 
 
 def draw_plots(docs: Path, results: Path = RESULTS) -> None:

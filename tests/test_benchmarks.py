@@ -84,11 +84,15 @@ def test_deadline_study_smoke(smoke_results):
             assert len(table) == 3 and [r["deadline_ms"] for r in table] == sorted(
                 r["deadline_ms"] for r in table)
             for row in table:
-                gated = row["candidates"][f"gated m={result['default_margin']}"]
-                assert 0 <= row["floor_miss_rate"] <= 1 and 0 <= gated["miss_rate"] <= 1
-                assert ("accuracy" in gated) == accuracy
-                assert abs(sum(gated["exit_histogram"]) - 1) < 1e-3
-                assert {"ungated", "budget"} <= set(row["candidates"])
+                for kind in ("gated", "ungated"):
+                    anytime = row["candidates"][f"{kind} {result['default_setting']}"]
+                    assert 0 <= anytime["floor_miss_rate"] <= 1
+                    assert 0 <= anytime["miss_rate"] <= 1
+                    assert ("accuracy" in anytime) == accuracy
+                    assert ("accuracy_vs_best_static" in anytime) == accuracy
+                    assert abs(sum(anytime["exit_histogram"]) - 1) < 1e-3
+                assert row["floor_miss_rate"] == anytime["floor_miss_rate"]
+                assert "budget" in row["candidates"]
     assert "truncated 4" in result["cpu_preset"]["states"]["idle"][0]["candidates"]
 
 

@@ -15,14 +15,15 @@ import kotlin.math.ceil
  * [window] ratios step / baseline over every stage, so it stays current through
  * stage 0, which runs on every request. Building the answer after the last stage
  * is learned apart ([observeFinish]): its [quantile] over the last [window] runs,
- * times 1 + [margin] (default 0, as Python's: the slowdown's tail is the safety).
+ * times 1 + [margin]. Defaults as Python's (quantile 0.99, margin 0), which the
+ * deadline study chose: the slowdown's tail is the safety.
  * The tail, not the mean: a busy neighbour
  * stretches a stage's p99 long before its median moves.
  */
 class LatencyModel(
     seedMillis: List<Double>,
     val window: Int = 100,
-    val quantile: Double = 0.95,
+    val quantile: Double = 0.99,
     val margin: Double = 0.0,
     val minRuns: Int = 5,
 ) {
