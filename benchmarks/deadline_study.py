@@ -237,19 +237,31 @@ def best_static(candidates, anytime) -> dict:
             round(anytime["accuracy"] - rivals[best]["accuracy"], 5) if best else None}
 
 
-def measure_model(name, bundle, statics, images, labels, deadlines, settings, warmup, load):
-    calls = candidates_for(bundle, statics, deadlines, settings)
-    states = {}
-    for state in ("idle", "loaded"):
-        print(f"{name}: {state} sweep over {len(images)} examples, {len(calls)} candidates",
-              flush=True)
-        if state == "loaded":
-            with load:
-                rows = sweep(calls, images, labels, warmup)
-        else:
-            rows = sweep(calls, images, labels, warmup)
-        states[state] = summarize(rows, deadlines, settings, labels is not None)
-    return states
+def measure_model(name, model, calibration, latency_runs, statics, images, labels, settings,
+                  args, load) -> dict:
+    """Exports `model`, sweeps deadlines from its stage 0 up, and runs every candidate over
+    `images`, idle then loaded: the model's part of the result."""
+    with tempfile.TemporaryDirectory(prefix="mexit-deadline-") as folder:
+        bundle = Path(folder) / "bundle"
+        export_bundle(model, bundle, calibration, latency_runs=latency_runs, progress=False)
+        cascade = Cascade(bundle)
+        deadlines = deadline_sweep(cascade, 3 if args.smoke else args.deadlines)
+        calls = candidates_for(bundle, statics, deadlines, settings)
+        states = {}
+        for state in ("idle", "loaded"):
+            print(f"{name}: {state} sweep over {len(images)} examples, {len(calls)} candidates",
+                  flush=True)
+            if state == "loaded":
+                with load:
+                    rows = sweep(calls, images, labels, args.warmup)
+            else:
+                rows = sweep(calls, images, labels, args.warmup)
+            states[state] = summarize(rows, deadlines, settings, labels is not None)
+        return {"deadlines_ms": deadlines,
+                "stage_ms_at_export": [s["cost"]["latency_ms"]
+                                       for s in cascade.manifest["stages"]],
+                "policy": cascade.manifest["policy"], "examples": len(images),
+                "states": states}
 
 
 def deadline_sweep(cascade, count: int, probes: int = 50) -> list[float]:
@@ -282,21 +294,12 @@ def cpu_preset(args, load):
         lambda d=depth: MultiExitModel(study_backbone(args.smoke, d), exits={},
                                        num_outputs=study.num_classes), data, recipe, work)[0]
         for depth in range(1, layers + 1)}
-    with tempfile.TemporaryDirectory(prefix="mexit-deadline-") as folder:
-        export_bundle(model, Path(folder) / "bundle", (data.x_val, data.y_val),
-                      latency_runs=study.runs, progress=False)
-        cascade = Cascade(Path(folder) / "bundle")
-        statics = {d: StaticModel(m) for d, m in truncated.items()}
-        deadlines = deadline_sweep(cascade, 3 if args.smoke else args.deadlines)
-        examples = args.examples
-        result = measure_model("CPU preset", Path(folder) / "bundle", statics,
-                               data.x_test[:examples], np.asarray(data.y_test[:examples]),
-                               deadlines, (DEFAULT_SETTING, *(() if args.smoke else ALTERNATIVES)),
-                               args.warmup, load)
-        return {"data": data.describe(), "recipe": recipe, "deadlines_ms": deadlines,
-                "stage_ms_at_export": [s["cost"]["latency_ms"]
-                                       for s in cascade.manifest["stages"]],
-                "policy": cascade.manifest["policy"], "examples": examples, "states": result}
+    statics = {d: StaticModel(m) for d, m in truncated.items()}
+    result = measure_model(
+        "CPU preset", model, (data.x_val, data.y_val), study.runs, statics,
+        data.x_test[:args.examples], np.asarray(data.y_test[:args.examples]),
+        (DEFAULT_SETTING, *(() if args.smoke else ALTERNATIVES)), args, load)
+    return {"data": data.describe(), "recipe": recipe, **result}
 
 
 def ti16(args, load):
@@ -323,18 +326,10 @@ def ti16(args, load):
     images = rng.integers(0, 256, (args.ti_examples, *shape)).astype("uint8")
     statics = {d: StaticModel(MultiExitModel(backbone(d), exits={}, num_outputs=10))
                for d in range(every, layers + 1, every)}
-    with tempfile.TemporaryDirectory(prefix="mexit-deadline-ti-") as folder:
-        export_bundle(model, Path(folder) / "bundle", calibration, latency_runs=10,
-                      progress=False)
-        cascade = Cascade(Path(folder) / "bundle")
-        deadlines = deadline_sweep(cascade, 3 if args.smoke else args.deadlines)
-        result = measure_model("Ti/16 224x224", Path(folder) / "bundle", statics, images, None,
-                               deadlines, (DEFAULT_SETTING,), args.warmup, load)
-        return {"data": "synthetic random images (latency only; random init, no accuracy)",
-                "deadlines_ms": deadlines,
-                "stage_ms_at_export": [s["cost"]["latency_ms"]
-                                       for s in cascade.manifest["stages"]],
-                "examples": len(images), "states": result}
+    result = measure_model("Ti/16 224x224", model, calibration, 10, statics, images, None,
+                           (DEFAULT_SETTING,), args, load)
+    return {"data": "synthetic random images (latency only; random init, no accuracy)",
+            **result}
 
 
 def main(argv=None):

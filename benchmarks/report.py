@@ -467,19 +467,14 @@ def _sampling_note(examples) -> str:
             f"2% of the time, differ by {spread:.1f} pts (one s.d.) by chance alone.")
 
 
-def _deadline_depth_note(table, gated, ungated) -> list[str]:
-    """Who decided how deep runs went (when the policy left at exit 1 every time, only the
-    deadline-only candidate tested the deadline's own decisions); the worst excess
-    lateness over the floor of both anytime candidates."""
-    lines = []
+def _deadline_depth_note(table, gated) -> list[str]:
+    """When the policy left at exit 1 every time, only the deadline-only candidate tested
+    the deadline's own decisions of how deep to go: say so."""
     if all(row["candidates"][gated].get("exit_histogram") == [1.0] for row in table):
-        lines.append("The calibrated policy left at exit 1 on every example at every deadline "
-                     "(exit 1 is this bundle's most accurate exit), so here only the "
-                     "deadline-only candidate lets the deadline decide how deep a run goes.")
-    lines.append("Worst lateness above the floor: " + ", ".join(
-        f"{kind} {_worst_above_floor(table, name)}"
-        for kind, name in (("gated", gated), ("deadline-only", ungated))) + ".")
-    return [" ".join(lines), ""]
+        return ["The calibrated policy left at exit 1 on every example at every deadline "
+                "(exit 1 is this bundle's most accurate exit), so here only the deadline-only "
+                "candidate lets the deadline decide how deep a run goes.", ""]
+    return []
 
 
 def _worst_above_floor(table, candidate) -> str:
@@ -491,11 +486,10 @@ def _worst_above_floor(table, candidate) -> str:
 
 
 def _settings_note(table, default) -> list[str]:
-    """The latency-model settings side by side: worst excess lateness, mean accuracy."""
+    """Per latency-model setting (the default first): the anytime candidates' worst excess
+    lateness over the floor and, with labels, their accuracy averaged over the sweep."""
     labels = sorted({name.split(" ", 1)[1] for name in table[0]["candidates"]
-                     if name.startswith("gated ")}, key=lambda label: label != default)
-    if len(labels) < 2:
-        return []
+                     if name.startswith("gated ")}, key=lambda label: (label != default, label))
     parts = []
     for label in labels:
         cells = []
@@ -508,8 +502,9 @@ def _settings_note(table, default) -> list[str]:
             cells.append(cell)
         parts.append(f"*{label}*{' (default)' if label == default else ''}: "
                      + "; ".join(cells))
-    return ["By latency-model setting (quantile q, margin m), worst lateness above the "
-            "floor and accuracy averaged over the sweep: " + " · ".join(parts) + ".", ""]
+    accuracy = " (and accuracy averaged over the sweep)" if "accuracy" in cell else ""
+    return [f"Worst lateness above the floor{accuracy} by latency-model setting (quantile q, "
+            "margin m): " + " · ".join(parts) + ".", ""]
 
 
 def deadline_section(result):
@@ -566,7 +561,7 @@ def deadline_section(result):
                           f"{c[statics[-1]]['miss_rate']:.1%}"]
                 rows.append(cells)
             lines += [f"{state.capitalize()}:", ""] + _table(headers, rows) + [""]
-            lines += _deadline_depth_note(table, gated, ungated)
+            lines += _deadline_depth_note(table, gated)
             lines += _settings_note(table, default)
     return lines + [_provenance(result), ""]
 
