@@ -1,7 +1,7 @@
 """The Kotlin cascade core on a real bundle, on the JVM (android_demo/jvm: LiteRT's C API
 through a JNI bridge), against the Python cascade on real Fashion-MNIST test images.
 
-CI installs the tools (.ci/run: gcc, a JDK, kotlinc); elsewhere these tests skip, saying
+The README's test command installs the tools (scripts/setup dev: gcc, a JDK, kotlinc); elsewhere these tests skip, saying
 which tool is missing, except under CI=true, where a missing tool fails.
 """
 

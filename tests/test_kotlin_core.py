@@ -1,7 +1,7 @@
 """The Kotlin cascade core (android_demo/core): compiled with kotlinc, run on the JVM.
 
-CI installs the tools (.ci/run: JDK and JUnit 4 from Debian, kotlinc from npm
-via android_demo/tools/install_kotlin.sh). Elsewhere these tests skip, saying
+The README's test command installs the tools (scripts/setup dev: JDK and JUnit 4 from
+Debian, kotlinc from npm via android_demo/tools/install_kotlin.sh). Elsewhere these tests skip, saying
 which tool is missing; under CI=true a missing tool fails them.
 """
 

@@ -67,9 +67,10 @@ def load_fashion_mnist(validation_size: int = 5000, seed: int = 0) -> DatasetSpl
             source = "download via keras.datasets.fashion_mnist"
         except Exception as error:  # noqa: BLE001 - any network failure reads the same here
             raise MexitError(
-                f"Fashion-MNIST not found in {' or '.join(tried)} and the download failed "
-                f"({type(error).__name__}). Install it with "
-                "'apt-get install dataset-fashion-mnist'.") from None
+                f"Fashion-MNIST not found in {' or '.join(tried)} and Keras's download failed "
+                f"({type(error).__name__}). Either install the Debian/Ubuntu package "
+                "('apt-get install dataset-fashion-mnist'; `bash scripts/setup train` does "
+                "it as root) or connect to the internet so Keras can download it.") from None
     x_train, y_train, x_val, y_val = split_off(x_train[..., None], y_train.astype("int32"),
                                                validation_size, seed)
     record = {"kind": "fashion_mnist", "image_size": [28, 28], "color_mode": "grayscale",
