@@ -86,11 +86,13 @@ def _edit_manifest(path, change):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda p: (p / "stage_3.tflite").unlink(), "'stage_3.tflite' is missing"),
-    (lambda p: (p / "stage_0.tflite").write_bytes(b"\x00" * 100), "corrupted: sha256"),
+    (lambda p: (p / "stage_0.tflite").write_bytes(b"\x00" * 100), "is 100 bytes; the manifest"),
+    (lambda p: (p / "stage_0.tflite").write_bytes(
+        b"\x00" * (p / "stage_0.tflite").stat().st_size), "corrupted: sha256"),
     (lambda p: (p / "manifest.json").write_text("{not json"), "not valid JSON"),
     (lambda p: _edit_manifest(p, lambda m: m.update(format_version=99)),
-     "format_version 99"),
-    (lambda p: _edit_manifest(p, lambda m: m.pop("stages")), "lacks stages"),
+     "format_version is 99"),
+    (lambda p: _edit_manifest(p, lambda m: m.pop("stages")), "stages is missing"),
     (lambda p: _edit_manifest(p, lambda m: m.update(
         policy={"type": "confidence", "thresholds": [0.5] * 3})), "needs 3 values|covers 4"),
 ])
@@ -107,7 +109,8 @@ def test_truncated_stage_with_matching_sha_is_refused(bundle, tmp_path):
     (path / "stage_1.tflite").write_bytes(data)
     from mexit_tf.runtime.manifest import sha256_of
 
-    _edit_manifest(path, lambda m: m["stages"][1].update(sha256=sha256_of(path / "stage_1.tflite")))
+    _edit_manifest(path, lambda m: m["stages"][1].update(sha256=sha256_of(path / "stage_1.tflite"),
+                                                        bytes=len(data)))
     with pytest.raises(mexit_tf.MexitError, match="not a loadable TFLite model"):
         Cascade(path)
 
@@ -178,7 +181,9 @@ def test_stage_buffers_read_in_place_match_the_public_interpreter_api(bundle):
     by_name = {d["name"]: d["index"] for d in reference.get_output_details()}
     for image in tiny_images(4, seed=11):
         x = image[None].astype("float32")
-        logits, hidden, _ = stage.run_chained(x)
+        state = {"image": x}
+        logits, _ = stage.run_roles(state)
+        hidden = state["hidden"]
         reference.set_tensor(reference.get_input_details()[0]["index"], x)
         reference.invoke()
         for role, value in (("logits", logits), ("hidden", hidden)):

@@ -35,11 +35,11 @@ class AnytimeRun:
 
     def __init__(self, run_stage, num_stages: int, policy, make_result, deadline_ns=None,
                  latency_model=None, clock=time.perf_counter_ns, started_ns=None,
-                 run_to_end: bool = False, annotate=None):
+                 run_to_end: bool = False, annotate=None, on_end=None):
         if deadline_ns is not None and latency_model is None:
             raise ValueError("a deadline needs a latency model to predict the next stage")
         self._run_stage, self._num_stages, self._policy = run_stage, num_stages, policy
-        self._make_result, self._annotate = make_result, annotate
+        self._make_result, self._annotate, self._on_end = make_result, annotate, on_end
         self._clock, self._model = clock, latency_model
         self.deadline_ns, self.run_to_end = deadline_ns, run_to_end
         self.started_ns = clock() if started_ns is None else started_ns
@@ -71,6 +71,13 @@ class AnytimeRun:
         """Runs the next stage if it may; returns whether the run goes on."""
         if self.done:
             return False
+        try:
+            return self._step()
+        except BaseException:
+            self._end()
+            raise
+
+    def _step(self) -> bool:
         index = len(self.outputs)
         if index > 0 and self._interrupted.is_set():
             return self._finish("interrupted")
@@ -101,7 +108,12 @@ class AnytimeRun:
 
     def _finish(self, reason: str) -> bool:
         self.stopped_by = reason
+        self._end()
         return False
+
+    def _end(self) -> None:
+        if self._on_end is not None:
+            self._on_end()
 
     def run(self):
         """Steps until the run ends; returns the answer (`result()`)."""

@@ -1,7 +1,9 @@
 """The Python runtime: run a bundle's stages in turn and stop where the policy says."""
 
+import contextlib
 import copy
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from mexit_tf.runtime.cascade_result import CascadeResult
 from mexit_tf.runtime.compiled_stage import CompiledStage
 from mexit_tf.runtime.latency_model import LatencyModel
 from mexit_tf.runtime.litert_stage import LiteRTStage
-from mexit_tf.runtime.manifest import read_manifest
+from mexit_tf.runtime.manifest import read_manifest, stage_file
 
 ENGINES = {"compiled": CompiledStage, "interpreter": LiteRTStage}
 
@@ -47,6 +49,13 @@ class Cascade:
     and follows every run of this cascade. `start(x, ...)` returns the
     `AnytimeRun` itself, which another thread can stop between stages.
     `clock` (integer nanoseconds) is injectable for tests.
+
+    One owner for the stages' state: a run holds the cascade from its first
+    stage until it ends (stages hand buffers on that the next run overwrites),
+    so calls from several threads wait for each other and get the answers they
+    would get one by one; a thread that starts a second run before its first
+    has ended is refused. `close()` (or `with Cascade(...) as cascade:`)
+    releases LiteRT's models and buffers; closing twice is harmless.
     """
 
     def __init__(self, bundle: str | Path, num_threads: int = 1, policy: ExitPolicy | None = None,
@@ -57,7 +66,7 @@ class Cascade:
         self.bundle = Path(bundle)
         self.manifest = read_manifest(self.bundle)
         self.engine = engine
-        self.stages = [ENGINES[engine](self.bundle / spec["file"], spec, num_threads)
+        self.stages = [ENGINES[engine](stage_file(self.bundle, spec["file"]), spec, num_threads)
                        for spec in self.manifest["stages"]]
         self.policy = policy or ExitPolicy.from_dict(self.manifest["policy"])
         self.exit_names = [spec["exit"] for spec in self.manifest["stages"]]
@@ -70,7 +79,46 @@ class Cascade:
                              tuple(part["shape"][1:]) for part in spec.get("parts", [spec])}
         self.latency_model = latency_model or LatencyModel.from_manifest(self.manifest)
         self.clock = clock
+        # Shared with `sharing_stages` twins: they run the same stages.
+        self._ownership = _Ownership()
         self._warm_up()
+
+    def __enter__(self) -> "Cascade":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Releases every stage's LiteRT model and buffers (waits for a run in progress)."""
+        with self._exclusive(closed_ok=True):
+            for stage in self.stages:
+                stage.close()
+            self.stages = []
+
+    def _claim(self, closed_ok: bool = False) -> None:
+        """Takes the stages for one run (waiting for another thread's run to end)."""
+        ownership = self._ownership
+        if ownership.thread == threading.get_ident():
+            raise MexitError("This thread already has a run of this cascade in progress; "
+                             "finish it (run(), or step() until done) before starting another.")
+        ownership.lock.acquire()
+        ownership.thread = threading.get_ident()
+        if not self.stages and not closed_ok:
+            self._release()
+            raise MexitError(f"This cascade over {str(self.bundle)!r} is closed.")
+
+    def _release(self) -> None:
+        self._ownership.thread = None
+        self._ownership.lock.release()
+
+    @contextlib.contextmanager
+    def _exclusive(self, closed_ok: bool = False):
+        self._claim(closed_ok)
+        try:
+            yield
+        finally:
+            self._release()
 
     def _warm_up(self) -> None:
         """Runs every stage once on zeros: a model's first run pays one-off costs (memory
@@ -78,8 +126,9 @@ class Cascade:
         the latency model's window."""
         state = {role: np.zeros((1, *shape), np.float32)
                  for role, shape in self.input_shapes.items()}
-        for stage in self.stages:
-            stage.run_roles(state)
+        with self._exclusive():
+            for stage in self.stages:
+                stage.run_roles(state)
 
     def prepare(self, example) -> dict:
         """Checks one raw example against the input spec; returns `{role: float32 batch of one}`.
@@ -118,8 +167,18 @@ class Cascade:
         deadline_ns = None if deadline_ms is None else _deadline_ns(deadline_ms)
         state = self.prepare(example)
 
+        claimed = []
+
         def run_stage(index):
+            if not claimed:
+                self._claim()
+                claimed.append(True)
             return self.stages[index].run_roles(state)[0]
+
+        def end():
+            if claimed:
+                claimed.clear()
+                self._release()
 
         def make_result(index, output, stage_ms, stopped_by):
             result = self._result(index, output[0], stage_ms)
@@ -129,9 +188,9 @@ class Cascade:
         def annotate(result, run):
             result.deadline_met, result.elapsed_ms = run.deadline_met, run.elapsed_ns / 1e6
 
-        return AnytimeRun(run_stage, len(self.stages), policy or self.policy, make_result,
-                          deadline_ns, self.latency_model, self.clock, started, run_to_end,
-                          annotate)
+        return AnytimeRun(run_stage, len(self.manifest["stages"]), policy or self.policy,
+                          make_result, deadline_ns, self.latency_model, self.clock, started,
+                          run_to_end, annotate, on_end=end)
 
     def _result(self, index, output, latencies):
         label = confidence = None
@@ -152,14 +211,15 @@ class Cascade:
         count = example_count(images)
         if count == 0:
             raise MexitError("No images to run: received 0.")
-        outputs = [[] for _ in self.stages]
-        latencies = np.zeros((count, len(self.stages)))
-        for row in tqdm(range(count), desc="cascade", unit="img", disable=not progress,
-                        leave=False):
-            state = self.prepare(example_at(images, row))
-            for index, stage in enumerate(self.stages):
-                logits, latencies[row, index] = stage.run_roles(state)
-                outputs[index].append(logits[0])
+        outputs = [[] for _ in self.exit_names]
+        latencies = np.zeros((count, len(self.exit_names)))
+        with self._exclusive():
+            for row in tqdm(range(count), desc="cascade", unit="img", disable=not progress,
+                            leave=False):
+                state = self.prepare(example_at(images, row))
+                for index, stage in enumerate(self.stages):
+                    logits, latencies[row, index] = stage.run_roles(state)
+                    outputs[index].append(logits[0])
         return [np.stack(o) for o in outputs], latencies
 
     def evaluate(self, images, labels, policy: ExitPolicy | None = None,
@@ -233,6 +293,14 @@ def _deadline_ns(deadline_ms) -> int:
         raise MexitError(f"A deadline must be a positive number of milliseconds; received "
                          f"{deadline_ms!r}.")
     return int(value * 1e6)
+
+
+class _Ownership:
+    """Who runs a cascade's stages now: a lock and the thread holding it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.thread = None
 
 
 class _NeverStop:

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from mexit_tf.errors import MexitError
-from mexit_tf.runtime.litert_stage import input_role
+from mexit_tf.runtime.litert_stage import check_stage_tensors, input_role
 
 _ENVIRONMENT = None
 
@@ -25,20 +25,23 @@ def shared_environment():
     return _ENVIRONMENT
 
 
-def _verify_flatbuffer(model, name) -> None:
+def _verify_stage(model, spec) -> None:
     """CompiledModel crashes the process on a malformed file; the Interpreter's loader
-    verifies the flatbuffer and raises. Loaded without delegates: it only checks."""
+    verifies the flatbuffer and raises. Loaded without delegates: it only checks, then
+    the file's tensors are compared with the manifest's."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
         if isinstance(model, bytes):
-            Interpreter(model_content=model, experimental_op_resolver_type=resolver)
+            interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
         else:
-            Interpreter(model_path=str(model), experimental_op_resolver_type=resolver)
+            interpreter = Interpreter(model_path=str(model),
+                                      experimental_op_resolver_type=resolver)
     except (ValueError, RuntimeError) as error:
-        raise MexitError(f"Stage {name!r} is not a loadable TFLite model "
+        raise MexitError(f"Stage {spec.get('file', '?')!r} is not a loadable TFLite model "
                          f"({str(error).splitlines()[0]}).") from None
+    check_stage_tensors(interpreter, spec)
 
 
 class CompiledStage:
@@ -64,7 +67,7 @@ class CompiledStage:
         from mexit_tf.native_stderr import quiet_native_stderr
 
         self.spec = dict(spec)
-        _verify_flatbuffer(model, self.spec.get("file", "?"))
+        _verify_stage(model, self.spec)
         options = Options(hardware_accelerators=HardwareAccelerator.CPU,
                           cpu_options=CpuOptions(num_threads=num_threads))
         try:
@@ -143,3 +146,12 @@ class CompiledStage:
         for _ in range(warmup):
             self.run(x)
         return float(np.median([self.run(x)[1] for _ in range(runs)]))
+
+    def close(self) -> None:
+        """Releases the compiled model and its buffers (idempotent)."""
+        for buffer in [*getattr(self, "_inputs", []), *getattr(self, "_outputs", [])]:
+            buffer.destroy()
+        self._inputs, self._outputs, self._handed_on = [], [], {}
+        if getattr(self, "model", None) is not None:
+            self.model.close()
+            self.model = None

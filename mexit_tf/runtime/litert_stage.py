@@ -15,6 +15,27 @@ def input_role(name: str) -> str:
     return _HANDED_ON.get(name, name)
 
 
+def check_stage_tensors(interpreter, spec: dict) -> None:
+    """Refuses a stage file whose input and output tensors are not the manifest's: the same
+    names, shapes and float32. A bundle's files are checked against its manifest before
+    the stage is run (a swapped or foreign file would otherwise be fed wrong buffers)."""
+    file = spec.get("file", "?")
+    for kind, details in (("inputs", interpreter.get_input_details()),
+                          ("outputs", interpreter.get_output_details())):
+        actual = {d["name"]: d for d in details}
+        declared = {tensor["name"]: tensor for tensor in spec[kind]}
+        if set(actual) != set(declared):
+            raise MexitError(f"Stage file {file!r} does not match the manifest: its {kind} are "
+                             f"{sorted(actual)}, the manifest's {sorted(declared)}.")
+        for name, detail in actual.items():
+            shape = [int(n) for n in detail["shape"]]
+            if shape != list(declared[name]["shape"]) or detail["dtype"] != np.float32:
+                raise MexitError(
+                    f"Stage file {file!r} does not match the manifest: {kind[:-1]} {name!r} is "
+                    f"{np.dtype(detail['dtype']).name} {shape} in the file, float32 "
+                    f"{declared[name]['shape']} in the manifest.")
+
+
 class LiteRTStage:
     """One exported stage on the LiteRT interpreter; inputs and outputs mapped by role.
 
@@ -40,7 +61,9 @@ class LiteRTStage:
             raise MexitError(f"Stage {spec.get('file', '?')!r} is not a loadable TFLite model "
                              f"({str(error).splitlines()[0]}).") from None
         inputs = self.interpreter.get_input_details()
-        if "outputs" not in spec:
+        if "outputs" in spec:
+            check_stage_tensors(self.interpreter, spec)
+        else:
             details = self.interpreter.get_output_details()
             roles = spec.pop("output_roles", None) or ["logits", "hidden"][:len(details)]
             spec["outputs"] = [{"role": role, "name": d["name"], "shape": d["shape"].tolist(),
@@ -65,7 +88,6 @@ class LiteRTStage:
                              if len(inputs) == 1 else None)
         self._output_arrays = {role: self.interpreter.tensor(index)()
                                for role, index in self._outputs.items()}
-        self._hidden_array = self._output_arrays.get("hidden")
         self._handed_on = {role: array for role, array in self._output_arrays.items()
                            if role != "logits"}
         self.invoke = self.interpreter._interpreter.Invoke
@@ -99,25 +121,13 @@ class LiteRTStage:
         outputs = {role: array.copy() for role, array in self._output_arrays.items()}
         return outputs, (time.perf_counter() - started) * 1000.0
 
-    def run_chained(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
-        """`run` for stage-to-stage use: `(logits, hidden, milliseconds)`.
-
-        `hidden` is this stage's output buffer itself, not a copy: feed it to
-        the next stage before this stage runs again, which overwrites it. It
-        saves one copy of the tokens per stage.
-        """
-        started = time.perf_counter()
-        self._feed(x)
-        self.invoke()
-        logits = self._output_arrays["logits"].copy()
-        return logits, self._hidden_array, (time.perf_counter() - started) * 1000.0
-
     def run_roles(self, state: dict) -> tuple[np.ndarray, float]:
         """The cascade's step: feeds this stage's inputs from `state` (by role), runs it,
         and puts what it hands on (`hidden`, `audio_token`) into `state`.
 
-        Returns `(logits, milliseconds)`. As in `run_chained`, the values put
-        into `state` are this stage's output buffers, valid until it runs again.
+        Returns `(logits, milliseconds)`. The values put into `state` are this
+        stage's output buffers themselves (one copy of the tokens saved per
+        stage), valid until it runs again.
         """
         started = time.perf_counter()
         self._feed(state)
@@ -129,3 +139,8 @@ class LiteRTStage:
         for _ in range(warmup):
             self.run(x)
         return float(np.median([self.run(x)[1] for _ in range(runs)]))
+
+    def close(self) -> None:
+        """Drops the interpreter and the views into its buffers (idempotent)."""
+        self._input_arrays = self._output_arrays = self._handed_on = {}
+        self._input_array = self.invoke = self.interpreter = None
