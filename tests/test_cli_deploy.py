@@ -54,10 +54,13 @@ def test_eval_predict_bench_calibrate(cli_bundle, image_folder, capsys, tmp_path
     assert main(["eval", str(cli_bundle), "--data", f"folder:{image_folder}", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["exit_accuracy"]) == {"exit_1", "exit_2", "final"}
-    # Stopping early never sums more stage time than running every stage; the wall-clock
-    # speed-up can fall below 1 at this toy size, where the policy costs more than a stage.
-    assert report["speedup_vs_all_stages_stage_sum"] >= 1.0
-    assert report["wall_ms"]["mean"] > 0 and report["speedup_vs_all_stages"] > 0
+    # Two speed-ups, each under its own name in the report and in print: stage time, and
+    # the wall clock of a whole predict (their values are tested in test_bundle.py).
+    assert {"speedup_vs_all_stages", "wall_clock_speedup"} <= set(report)
+    assert main(["eval", str(cli_bundle), "--data", f"folder:{image_folder}"]) == 0
+    printed = capsys.readouterr().out
+    assert "x less than every stage" in printed and "x faster than running every stage" in \
+        printed
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((16, 16, 3), "uint8")).save(big)
     assert main(["predict", str(cli_bundle), str(big), "--json"]) == 0
@@ -73,7 +76,7 @@ def test_eval_predict_bench_calibrate(cli_bundle, image_folder, capsys, tmp_path
 
 def test_calibration_never_touches_the_test_split(model_file, image_folder, tmp_path,
                                                   monkeypatch):
-    import mexit_tf.data.load_dataset as loader
+    import mexit_tf.data.dataset_loader as loader
 
     real = loader.load_dataset
     poisoned_calls = []

@@ -160,6 +160,27 @@ def test_nothing_of_the_users_is_replaced(trained, bundle, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]  # no leftovers
 
 
+def test_overwrite_replaces_a_bundle_only_when_everything_in_it_is_ours(bundle, tmp_path,
+                                                                         capsys):
+    copy = tmp_path / "copy"
+    assert main(["calibrate", str(bundle), "--out", str(copy)]) == 0
+    (copy / "my_notes.txt").write_text("keep")
+    _one_line(capsys, ["calibrate", str(bundle), "--out", str(copy), "--overwrite"],
+              "holds files mexit did not write \\(my_notes.txt\\)")
+    assert (copy / "my_notes.txt").read_text() == "keep"
+    (copy / "my_notes.txt").unlink()
+    assert main(["calibrate", str(bundle), "--out", str(copy), "--overwrite"]) == 0
+
+
+def test_a_one_class_folder_is_refused_not_trained_as_regression(tmp_path, capsys):
+    (tmp_path / "only" / "cat").mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(np.full((16, 16, 3), i * 30, "uint8")).save(
+            tmp_path / "only" / "cat" / f"{i}.png")
+    _one_line(capsys, ["train", "--data", f"folder:{tmp_path / 'only'}", "--smoke", "--out",
+                       str(tmp_path / "run")], "has 1 class \\(cat\\); a classifier needs")
+
+
 @pytest.mark.parametrize("argv, pattern", [
     (["bench", "B", "--runs", "0"], "--runs: must be >= 1; received 0"),
     (["eval", "B", "--limit", "0"], "--limit: must be >= 1; received 0"),
@@ -194,6 +215,21 @@ def test_predict_answers_the_good_files_and_names_the_bad(bundle, photos, tmp_pa
     assert f"{bad}: cannot decode as an image" in captured.err
     assert "scaled I;16 (16-bit) to 8-bit" in captured.err
     assert "1 of 3 file(s) could not be read" in captured.err
+
+
+def test_a_decompression_bomb_is_one_line_and_the_other_files_are_answered(
+        bundle, photos, tmp_path, capsys, monkeypatch):
+    from PIL import Image as PILImage
+
+    bomb = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((64, 64), "uint8")).save(bomb)
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)  # 64x64 is over twice the limit
+    good = photos / "cat" / "1.png"
+    assert main(["predict", str(bundle), str(bomb), str(good)]) == 2
+    captured = capsys.readouterr()
+    assert f"{bomb}: cannot decode as an image" in captured.err and "Traceback" not in \
+        captured.err
+    assert str(good) in captured.out
 
 
 def test_every_flag_has_help_and_help_needs_no_tensorflow():

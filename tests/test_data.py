@@ -100,3 +100,10 @@ def test_augmentation_changes_images_and_keeps_shape():
     out = np.asarray(augment(images, training=True))
     assert out.shape == images.shape and not np.allclose(out, images)
     assert build_augmentation(flip=False) is None
+
+
+def test_load_dataset_is_the_function_even_after_its_module_was_imported():
+    import mexit_tf.data.dataset_loader  # noqa: F401 - the import that used to shadow it
+    from mexit_tf.data import load_dataset
+
+    assert callable(load_dataset) and load_dataset.__name__ == "load_dataset"

@@ -97,6 +97,19 @@ def test_building_the_answer_is_learned_and_budgeted():
     assert run.run()[0] == 1 and run.stopped_by == "deadline"
 
 
+def test_a_slow_spell_in_preparing_inputs_does_not_keep_deep_stages_away():
+    model = LatencyModel([1.0, 1.0, 1.0], quantile=1.0, margin=0.0)
+    for _ in range(60):  # preparing each input takes 9 ms; the stages stay at 1 ms
+        stages = FakeStages()
+        run = AnytimeRun(stages.run_stage, 3, NEVER, lambda *a: a, 10_000_000, model,
+                         clock=stages.clock, started_ns=-9_000_000)
+        assert run.run()[0] == 0 and run.stopped_by == "deadline"  # 9 + 1 ms: no room
+    assert model.predict_prepare_ns() == 9_000_000 and model.predict_ns(1) == 1_000_000
+    # Inputs are quick again: the very next run goes all the way (before preparation was
+    # learned apart, stage 0 looked 10x slow and deep stages stayed out for a window).
+    assert _run(FakeStages(), deadline_ms=10.0, model=model)[:2] == (2, "last_stage")
+
+
 def test_the_baseline_becomes_the_stages_own_median():
     model = LatencyModel([1.0, 4.0], window=8, quantile=0.5, margin=0.0, min_runs=3)
     for step in (2_000_000, 2_000_000, 2_000_000):

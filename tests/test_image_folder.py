@@ -88,3 +88,19 @@ def test_classes_match_by_name_never_by_order():
     with pytest.raises(MexitError, match=r"\(3 vs 10\): not among the model's labels: "
                                          "astronaut, cat, coffee"):
         match_class_names(["astronaut", "cat", "coffee"], [str(i) for i in range(10)])
+
+
+def test_links_that_loop_or_leave_the_folder_are_skipped_and_counted(tmp_path):
+    root = tmp_path / "data"
+    for name in ("ant", "bee"):
+        _images(root / name, 4)
+    outside = tmp_path / "secret.png"
+    Image.fromarray(np.zeros((8, 8, 3), "uint8")).save(outside)
+    (root / "ant" / "leak.png").symlink_to(outside)
+    (root / "bee" / "loop.png").symlink_to(root / "bee" / "loop.png")
+    (root / "bee" / "back").symlink_to(root / "bee", target_is_directory=True)
+    (root / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    data = load_image_folder(root, validation_fraction=0.25, test_fraction=0.25)
+    assert data.class_names == ["ant", "bee"]
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 8
+    assert any(note.startswith("ignored 3 file(s)") for note in data.notes), data.notes

@@ -1,8 +1,8 @@
 """The Kotlin cascade core (android_demo/core): compiled with kotlinc, run on the JVM.
 
 The README's test command installs the tools (scripts/setup dev: JDK and JUnit 4 from
-Debian, kotlinc from npm via android_demo/tools/install_kotlin.sh). Elsewhere these tests skip, saying
-which tool is missing; under CI=true a missing tool fails them.
+Debian, kotlinc from npm via android_demo/tools/install_kotlin.sh). Elsewhere these tests
+skip, saying which tool is missing; under CI=true a missing tool fails them.
 """
 
 import copy
@@ -21,6 +21,7 @@ ROOT = Path(__file__).parent.parent
 CORE = ROOT / "android_demo" / "core"
 FIXTURE = CORE / "src" / "test" / "resources" / "golden_fixture.json"
 TRACES = CORE / "src" / "test" / "resources" / "deadline_traces.json"
+VECTORS = ROOT / "tests" / "manifest_vectors" / "vectors.json"
 JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 
 
@@ -51,9 +52,12 @@ def core_tests_jar(tmp_path_factory):
     return jar
 
 
-def _run_core_tests(jar, fixture=FIXTURE, traces=TRACES):
+def _run_core_tests(jar, fixture=FIXTURE, traces=TRACES, vectors=VECTORS):
+    """Runs every core test class; `vectors` is the manifest vectors file (its folder also
+    holds text_vectors.json)."""
     return subprocess.run(
-        ["java", f"-Dmexit.golden={fixture}", f"-Dmexit.traces={traces}", "-cp",
+        ["java", f"-Dmexit.golden={fixture}", f"-Dmexit.traces={traces}",
+         f"-Dmexit.vectors={vectors}", "-cp",
          os.pathsep.join(map(str, [jar, *JARS])),
          "dev.mexit.core.TestMainKt"], capture_output=True, text=True, cwd=CORE, timeout=300)
 
@@ -80,6 +84,10 @@ def test_kotlin_core_passes_and_agrees_with_python_on_every_case(core_tests_jar)
     assert f"golden fixture: {decisions} of {decisions} decisions agree" in result.stdout
     traces = len(json.loads(TRACES.read_text())["cases"])
     assert f"deadline traces: {traces} of {traces} cases agree" in result.stdout
+    vectors = len(json.loads(VECTORS.read_text()))
+    assert f"manifest vectors: {vectors} of {vectors} agree" in result.stdout
+    texts = len(json.loads((VECTORS.parent / "text_vectors.json").read_text()))
+    assert f"text vectors: {texts} of {texts} refused in one line" in result.stdout
     assert result.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed")
 
 
@@ -119,3 +127,20 @@ def test_an_altered_trace_fails_the_kotlin_tests(core_tests_jar, tmp_path):
     result = _run_core_tests(core_tests_jar, traces=path)
     assert result.returncode != 0
     assert f"{len(traces['cases']) - 1} of {len(traces['cases'])} cases agree" in result.stdout
+
+
+def test_altered_manifest_vectors_fail_the_kotlin_tests(core_tests_jar, tmp_path):
+    """A vector whose verdict is changed (a valid manifest said to be refused, a refusal
+    said to name another field) makes the Kotlin loader disagree, by name."""
+    vectors = json.loads(VECTORS.read_text())
+    valid = next(v for v in vectors if v["error_field"] is None)
+    file = next(v for v in vectors if v["error_field"] == "stages[0].file")
+    valid["error_field"], file["error_field"] = "stages[0].file", "stages[0].sha256"
+    (tmp_path / "vectors.json").write_text(json.dumps(vectors))
+    (tmp_path / "text_vectors.json").write_text(
+        (VECTORS.parent / "text_vectors.json").read_text())
+    result = _run_core_tests(core_tests_jar, vectors=tmp_path / "vectors.json")
+    assert result.returncode != 0
+    assert f"manifest vectors: {len(vectors) - 2} of {len(vectors)} agree" in result.stdout
+    assert f"DISAGREE vector '{valid['name']}'" in result.stdout
+    assert f"DISAGREE vector '{file['name']}'" in result.stdout

@@ -1,6 +1,8 @@
 """Regression exits: Gaussian NLL heads, agreement / std gating, calibration to an MAE
 target, and regression bundles through the Python cascade."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -120,7 +122,7 @@ def test_predict_variance_is_for_regression_only():
 
 
 @pytest.mark.parametrize("predict_variance, policy", [(True, "std"), (False, "agreement")])
-def test_regression_bundle_exports_calibrates_and_runs(variance_model, tmp_path,
+def test_regression_bundle_exports_calibrates_and_runs(variance_model, tmp_path, capsys,
                                                         predict_variance, policy):
     if predict_variance:
         model, x, y = variance_model
@@ -143,6 +145,15 @@ def test_regression_bundle_exports_calibrates_and_runs(variance_model, tmp_path,
     assert report["policy_mae"] >= 0
     result = cascade.predict(x[0])
     assert result.label is None and result.output.shape == ((2,) if predict_variance else (1,))
+    from PIL import Image
+
+    from mexit_tf.cli.main import main
+
+    Image.fromarray(x[0, :, :, 0].astype("uint8")).save(tmp_path / "x0.png")
+    assert main(["predict", str(tmp_path / "b"), str(tmp_path / "x0.png"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)[0]
+    assert answer["label"] is None and answer["value"] == pytest.approx(
+        float(result.output[0]), rel=1e-5)
 
 
 def test_copycat_teaches_regression_exits_the_final_exits_values(variance_model):

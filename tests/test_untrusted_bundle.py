@@ -28,9 +28,9 @@ def _edit(path, change):
 
 def _rewrite_stage(path, index, data):
     """Replaces stage `index`'s bytes and updates its checksum, as a careful forger would."""
-    (path / f"stage_{index}.tflite").write_bytes(data)
-    _edit(path, lambda m: m["stages"][index].update(sha256=sha256_of(path / f"stage_{index}.tflite"),
-                                                     bytes=len(data)))
+    file = path / f"stage_{index}.tflite"
+    file.write_bytes(data)
+    _edit(path, lambda m: m["stages"][index].update(sha256=sha256_of(file), bytes=len(data)))
 
 
 @pytest.mark.parametrize("name", ["../outside.tflite", "/etc/passwd", "sub/stage.tflite",
@@ -54,7 +54,8 @@ def test_a_stage_file_linked_outside_the_bundle_is_refused(bundle, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda m: m["stages"][1]["cost"].pop("latency_ms"), r"stages\[1\]\.cost\.latency_ms is missing"),
+    (lambda m: m["stages"][1]["cost"].pop("latency_ms"),
+     r"stages\[1\]\.cost\.latency_ms is missing"),
     (lambda m: m["stages"][1]["cost"].update(latency_ms="fast"),
      r"stages\[1\]\.cost\.latency_ms must be of type number; received 'fast'"),
     (lambda m: m["stages"].__setitem__(2, 7), r"stages\[2\] must be of type object; received 7"),
@@ -68,7 +69,7 @@ def test_a_stage_file_linked_outside_the_bundle_is_refused(bundle, tmp_path):
     (lambda m: m.update(labels=["a", "b"]), "labels holds 2 names but the logits have 3"),
     (lambda m: m.update(labels=["a", "b\nc", "d"]), r"labels\[1\]"),
     (lambda m: m["policy"].update(type="confidence", thresholds=[0.5] * 3),
-     "policy covers 4 exits but the bundle has 9 stages"),
+     r"policy\.thresholds holds 3 values; a confidence policy over 9 stages takes 8"),
     (lambda m: m.update(format_version=2), "format_version is 2"),
     (lambda m: m.update(policy={"type": "oracle"}), r"policy\.type must be one of"),
 ])
@@ -141,11 +142,13 @@ def test_runs_cannot_interleave_on_one_thread_and_close_releases(bundle):
     with Cascade(bundle) as cascade:
         first = cascade.start(images[0], run_to_end=True)
         assert first.step()
-        second = cascade.start(images[1])
         with pytest.raises(mexit_tf.MexitError, match="already has a run of this cascade"):
-            second.step()
+            cascade.start(images[1])
         first.run()
-        assert second.run().exit_index >= 0  # the first run ended: the stages are free
+        assert cascade.predict(images[1]).exit_index >= 0  # the first run ended: stages free
+        with pytest.raises(mexit_tf.MexitError, match="shape"):
+            cascade.start(np.zeros((3, 3)))  # a refused input releases the stages too
+        assert cascade.predict(images[1]).exit_index >= 0
     with pytest.raises(mexit_tf.MexitError, match="is closed"):
         cascade.predict(images[0])
     cascade.close()  # a second close is harmless

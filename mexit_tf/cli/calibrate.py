@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
-from mexit_tf.cli.export import add_policy_options, print_calibration, target_fraction
+from mexit_tf.cli.shared import add_policy_options, print_calibration, target_fraction
 from mexit_tf.errors import MexitError
 
 
@@ -38,8 +38,9 @@ def add_parser(commands):
 
 def run(args) -> int:
     from mexit_tf.atomic_files import write_directory_atomic, write_json_atomic
-    from mexit_tf.converters.bundle_export import calibrate_bundle
-    from mexit_tf.runtime.manifest import MANIFEST_NAME, check_replaceable_bundle, read_manifest
+    from mexit_tf.runtime.bundle_calibration import calibrate_bundle
+    from mexit_tf.runtime.bundle_folder import check_replaceable_bundle
+    from mexit_tf.runtime.manifest import MANIFEST_NAME, read_manifest
 
     target = target_fraction(args)
     if not args.out and not args.in_place:

@@ -42,7 +42,7 @@ def load_splits(spec: str, image_shape, record: dict | None = None, command: str
     A folder is read at the model's size and channels (each change said on stderr);
     when it is the recorded folder, the recorded seed reproduces the training split.
     """
-    from mexit_tf.data.load_dataset import load_dataset
+    from mexit_tf.data.dataset_loader import load_dataset
 
     seed = record.get("seed", 0) if record and data_spec(record) == spec else 0
     config = {"dataset": spec, "image_size": tuple(image_shape[:2]), "seed": seed,

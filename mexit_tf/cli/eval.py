@@ -16,7 +16,7 @@ import json
 
 from mexit_tf.cli.arguments import positive_floats, positive_int
 from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
-from mexit_tf.cli.export import rounded
+from mexit_tf.cli.shared import format_deadlines, format_report
 
 
 def add_parser(commands):
@@ -55,37 +55,3 @@ def run(args) -> int:
     report = {"data_source": source, **cascade.evaluate(x, y)}
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
-
-
-def format_deadlines(report) -> str:
-    rows = report["deadlines"]
-    metric = rows[0]["metric"]
-    names = list(rows[0]["exit_histogram"])
-    lines = [f"{'deadline ms':>11s} {metric:>9s} {'late':>6s} {'mean ms':>8s} {'p99 ms':>8s}  "
-             f"exit mix ({', '.join(names)})"]
-    for row in rows:
-        mix = " ".join(f"{share:.0%}" for share in row["exit_histogram"].values())
-        lines.append(f"{row['deadline_ms']:11g} {row[metric]:9.4f} {row['miss_rate']:6.1%} "
-                     f"{row['mean_ms']:8.4f} {row['p99_ms']:8.4f}  {mix}")
-    lines.append(f"{rows[0]['examples']} test examples, one after another; data: "
-                 f"{report['data_source']}")
-    return "\n".join(lines)
-
-
-def format_report(report) -> str:
-    metric = report.get("metric", "accuracy")
-    lines = [f"{'exit':10s} {metric:>9s} {'stage ms':>9s} {'share':>7s}"]
-    for name, value in report[f"exit_{metric}"].items():
-        lines.append(f"{name:10s} {value:9.4f} {report['stage_latency_ms'][name]:9.4f} "
-                     f"{report['exit_histogram'][name]:7.1%}")
-    wall = report.get("wall_ms")
-    waited = (f"{wall['mean']:.4f} ms per image to wait for (p99 {wall['p99']:.4f}; stages "
-              f"alone {report['mean_latency_ms']:.4f})" if wall else
-              f"mean {report['mean_latency_ms']:.4f} ms per image")
-    lines.append(f"policy {json.dumps(rounded(report['policy']))}: {metric} "
-                 f"{report[f'policy_{metric}']:.4f}, {waited}, "
-                 f"{report['speedup_vs_all_stages']:.2f}x faster than running every stage "
-                 f"({report['examples']} test examples)")
-    if report.get("data_source"):
-        lines.append(f"data: {report['data_source']}")
-    return "\n".join(lines)

@@ -16,41 +16,11 @@ and DSPs; on a CPU it falls apart into many XNNPACK partitions (export warns).
 
 import argparse
 import json
-import math
 import sys
 import warnings
 
-from mexit_tf.cli.arguments import positive_float
 from mexit_tf.cli.data_option import DATA_HELP, load_split, resolve_data
-
-
-def add_policy_options(parser):
-    parser.add_argument("--policy",
-                        help="confidence (default), entropy, margin, patience or budget; "
-                             "regression: agreement (default), std or budget")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--target-loss", type=float, default=0.5, metavar="PTS",
-                        help="max accuracy loss vs the final exit, in points (default 0.5)")
-    target.add_argument("--budget-ms", type=positive_float, metavar="MS",
-                        help="mean latency budget instead of an accuracy target")
-    parser.add_argument("--sigmas", type=float, default=1.0, metavar="S",
-                        help="standard errors of the validation loss estimate kept inside "
-                             "the target, so it holds on new data (default 1; 0 = meet the "
-                             "target exactly on validation)")
-
-
-def target_fraction(args) -> float:
-    """--target-loss in points, checked, as the fraction calibration takes."""
-    from mexit_tf.errors import MexitError
-
-    if args.budget_ms is not None and not args.budget_ms > 0:
-        raise MexitError(f"--budget-ms must be > 0; received {args.budget_ms}.")
-    if not 0 <= args.sigmas <= 10:
-        raise MexitError(f"--sigmas must be between 0 and 10; received {args.sigmas}.")
-    if not 0 <= args.target_loss < 100:
-        raise MexitError(f"--target-loss is in accuracy points, 0 to 100; received "
-                         f"{args.target_loss}.")
-    return args.target_loss / 100.0
+from mexit_tf.cli.shared import add_policy_options, print_calibration, target_fraction
 
 
 def add_parser(commands):
@@ -84,8 +54,8 @@ def run(args) -> int:
         model_input_spec,
     )
     from mexit_tf.errors import MexitError
+    from mexit_tf.runtime.bundle_folder import check_replaceable_bundle
     from mexit_tf.runtime.delegation import FragmentationWarning
-    from mexit_tf.runtime.manifest import check_replaceable_bundle
 
     target = target_fraction(args)
     check_replaceable_bundle(args.out, args.overwrite)  # before any work
@@ -124,41 +94,3 @@ def _record_for(record, spec):
     if record and data_spec(record) == spec:
         return record
     return {"kind": spec.partition(":")[0], "path": spec.partition(":")[2] or None}
-
-
-def rounded(value, digits: int = 4):
-    """Floats in `value` (nested dicts and lists too) to `digits` significant digits,
-    for what people read; JSON output keeps full precision."""
-    if isinstance(value, float) and math.isfinite(value) and value:
-        return float(f"{value:.{digits}g}")
-    if isinstance(value, dict):
-        return {key: rounded(item, digits) for key, item in value.items()}
-    if isinstance(value, list):
-        return [rounded(item, digits) for item in value]
-    return value
-
-
-SMALL_CALIBRATION = 200  # examples; below this the estimate's error is worth saying
-
-
-def print_calibration(manifest, command: str = "export"):
-    report = manifest["calibration"]
-    metric = "mae" if report.get("task") == "regression" else "accuracy"
-    count = report["calibration_examples"]
-    if count < SMALL_CALIBRATION:
-        error = ""
-        if metric == "accuracy":
-            p = min(max(report["expected_accuracy"], 0.0), 1.0)
-            error = (f"; the expected accuracy's standard error is "
-                     f"{100 * math.sqrt(p * (1 - p) / count):.1f} points")
-        print(f"mexit {command}: warning: calibrated on only {count} examples{error}. "
-              f"Give a validation split of >= {SMALL_CALIBRATION} for a reliable policy.",
-              file=sys.stderr)
-    print(f"policy: {json.dumps(rounded(report['policy']))}")
-    margin = (f" (loss + {report['sigmas']:g} standard error: "
-              f"{report['expected_loss_upper_bound'] * (100 if metric == 'accuracy' else 1):.2f}"
-              f"{' points' if metric == 'accuracy' else ''})" if report.get("sigmas") else "")
-    print(f"calibrated on {report['calibration_examples']} validation examples: expected "
-          f"{metric} {report[f'expected_{metric}']:.4f}{margin}, final exit "
-          f"{report[f'final_exit_{metric}']:.4f}, expected speed-up "
-          f"{report['expected_speedup']:.2f}x, exit mix {report['exit_histogram']}")

@@ -8,7 +8,9 @@ from mexit_tf.errors import MexitError
 
 SUBCOMMANDS = ("train", "qat", "export", "calibrate", "eval", "predict", "bench", "quickstart")
 # These run bundles on LiteRT alone: no Keras or TensorFlow (`pip install "mexit_tf[runtime]"`).
-RUNTIME_COMMANDS = ("eval", "predict", "bench")
+RUNTIME_COMMANDS = ("eval", "predict", "bench", "calibrate")
+# What the full install (`[train]`) adds; a command that needs one says so on one line.
+TRAINING_MODULES = {"keras", "tensorflow", "keras_hub", "matplotlib", "tf_keras", "jax"}
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -54,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mexit: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:
+        if args.debug or (error.name or "").partition(".")[0] not in TRAINING_MODULES:
+            raise
+        print(f"mexit {args.command}: error: this command needs {error.name}, which the "
+              f"runtime-only install leaves out; install the toolkit with "
+              f"pip install \"mexit_tf[train]\" (or bash scripts/setup train).",
+              file=sys.stderr)
+        return 2
     except (MexitError, FileNotFoundError, FileExistsError, IsADirectoryError,
             NotADirectoryError, PermissionError) as error:
         if args.debug:

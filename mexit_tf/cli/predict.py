@@ -88,11 +88,14 @@ def run(args) -> int:
                       f"{'' if result.deadline_met else ' (late)'}, stopped by "
                       f"{result.stopped_by}" if args.deadline_ms else
                       f"{result.latency_ms:.3f} ms")
-            print(f"{path}: {result.label} ({result.confidence:.3f}) at {result.exit_name}, "
-                  f"{timing}")
+            answer = (f"{result.label} ({result.confidence:.3f})" if result.label is not None
+                      else f"value {float(result.output[0]):.4g}")  # a regression bundle
+            print(f"{path}: {answer} at {result.exit_name}, {timing}")
     if args.json:
         for row in results:
-            row.pop("output")
+            output = row.pop("output")
+            if row["label"] is None:  # a regression bundle answers a value
+                row["value"] = output[0]
         print(json.dumps(results, indent=2))
     if failed:
         print(f"mexit predict: {failed} of {len(args.images)} file(s) could not be read",

@@ -41,7 +41,7 @@ def add_parser(commands):
 
 def run(args) -> int:
     from mexit_tf.configs import get_preset
-    from mexit_tf.runtime.manifest import check_replaceable_bundle
+    from mexit_tf.runtime.bundle_folder import check_replaceable_bundle
     from mexit_tf.training.run_folder import prepare_run_folder
     from mexit_tf.training.trainer import load_dataset, train_from_config
 
@@ -97,7 +97,7 @@ def _export_and_evaluate(model_path, bundle, data, quantize, args, step, epochs,
                          timings) -> dict:
     """Export + calibrate (validation), evaluate (test), plot; returns the files written."""
     from mexit_tf.atomic_files import write_json_atomic
-    from mexit_tf.cli.eval import format_report
+    from mexit_tf.cli.shared import format_report
     from mexit_tf.converters.bundle_export import export_bundle
     from mexit_tf.converters.tradeoff_plot import plot_tradeoff
     from mexit_tf.runtime.cascade import Cascade, summarize

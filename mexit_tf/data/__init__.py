@@ -11,7 +11,7 @@ _LAZY = {"ArrayBatches": "mexit_tf.data.array_batches",
          "DatasetSplits": "mexit_tf.data.dataset_splits",
          "load_fashion_mnist": "mexit_tf.data.fashion_mnist",
          "load_image_folder": "mexit_tf.data.image_folder",
-         "load_dataset": "mexit_tf.data.load_dataset"}
+         "load_dataset": "mexit_tf.data.dataset_loader"}
 
 __all__ = sorted(_LAZY)
 

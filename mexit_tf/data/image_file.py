@@ -18,7 +18,7 @@ def image_header(path) -> tuple[tuple[int, int], str]:
     try:
         with Image.open(path) as image:
             return image.size, image.mode
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
         raise MexitError(f"{path}: cannot decode as an image ({_reason(error)}).") from None
 
 
@@ -47,7 +47,9 @@ def read_image_file(path, size: tuple[int, int] | None = None, channels: int | N
                 changes.append(f"resized {image.size[0]}x{image.size[1]} to {size[1]}x{size[0]}")
                 image = image.resize((size[1], size[0]), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    # A decompression bomb (more pixels than PIL decodes) is refused like any bad file.
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
+            Image.DecompressionBombError) as error:
         raise MexitError(f"{path}: cannot decode as an image ({_reason(error)}).") from None
     return pixels.reshape(*pixels.shape[:2], -1), changes
 

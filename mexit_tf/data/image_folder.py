@@ -1,3 +1,4 @@
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -71,17 +72,36 @@ def _kind_of(change: str) -> str:
 
 
 def _class_files(folder: Path) -> tuple[dict[str, list[Path]], int]:
+    """Image files per class folder; what is not an image, and links that leave the data
+    folder or loop, are counted as ignored (never followed)."""
     classes, ignored = {}, 0
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    inside = folder.resolve()
+    for sub in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        if not sub.is_dir() or not _stays_inside(sub, inside):
+            ignored += not sub.is_dir() or sub.is_symlink()
+            continue
         paths = []
-        for path in sorted(sub.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                if path.suffix.lower() in IMAGE_SUFFIXES:
+        # os.walk does not follow linked folders, so a link loop cannot recurse.
+        for parent, folders, names in os.walk(sub):
+            folders[:] = sorted(name for name in folders if not name.startswith("."))
+            for name in sorted(names):
+                path = Path(parent) / name
+                if name.startswith("."):
+                    continue
+                if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and \
+                        _stays_inside(path, inside):
                     paths.append(path)
                 else:
                     ignored += 1
-        classes[sub.name] = paths
+        classes[sub.name] = sorted(paths)
     return classes, ignored
+
+
+def _stays_inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(folder)
+    except (OSError, RuntimeError):  # a broken link, or a loop of links
+        return False
 
 
 def _find_splits(root, validation_fraction, test_fraction, seed):
@@ -123,7 +143,8 @@ def _find_splits(root, validation_fraction, test_fraction, seed):
             f"{split} split off train/ per class ({(validation_fraction if split == 'validation' else test_fraction):.0%}, seed {seed})"  # noqa: E501
             for split in SPLIT_FOLDERS)
     if ignored:
-        notes.append(f"ignored {ignored} file(s) that are not images (by their suffix)")
+        notes.append(f"ignored {ignored} file(s) that are not images (by their suffix) or "
+                     "links that leave the folder or loop")
     for split in ("validation", "test"):
         if not any(splits[split].values()):
             raise MexitError(f"The {split} split of {root} is empty.")

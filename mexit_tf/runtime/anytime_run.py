@@ -16,10 +16,10 @@ class AnytimeRun:
     steps to the end and returns the answer.
 
     Time is counted in steps that tile the run: step k lasts from the end of
-    step k-1 (for stage 0: from the start, input preparation included) to the
-    end of stage k, so the model learns everything the run spends, our own
-    Python included; deciding and building the answer after the last step is
-    timed and learned apart.
+    step k-1 (for stage 0: from when it begins) to the end of stage k, so the
+    model learns everything the run spends, our own Python included; preparing
+    the input before stage 0, and deciding and building the answer after the
+    last step, are timed and learned apart. The deadline counts from the start.
 
     `run_stage(k)` runs stage k and returns its logits; `clock()` is an integer
     nanosecond clock (injected in tests); `make_result(index, output, stage_ms,
@@ -82,6 +82,12 @@ class AnytimeRun:
         if index > 0 and self._interrupted.is_set():
             return self._finish("interrupted")
         begun = self._clock()
+        if index == 0:
+            # Preparing the input (from `started_ns` to here) is learned apart: it is not
+            # stage 0's work, and a slow spell in it must not look like slow stages.
+            if self._model is not None:
+                self._model.observe_prepare(begun - self.started_ns)
+            self._last_ns = begun
         logits = self._run_stage(index)
         with self._lock:
             self.outputs.append(logits)

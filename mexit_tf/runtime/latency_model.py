@@ -62,7 +62,11 @@ class LatencyModel:
     last `window` runs, times 1 + margin. The tail, not the mean,
     because a busy neighbour stretches a stage's p99 long before its median
     moves; the window forgets, so the model follows the machine when it slows
-    down (other apps, thermal throttling) and when it recovers.
+    down (other apps, thermal throttling) and when it recovers. Preparing the
+    input before stage 0 is learned apart too (`observe_prepare`), so a slow
+    spell in decoding or copying inputs never counts as a slow stage: it would
+    inflate stage 0's baseline and the slowdown, and keep deep stages from
+    being tried again for a window of requests. It still uses up the deadline.
 
     Times are integer nanoseconds; the Kotlin core's `LatencyModel` computes
     the same predictions from the same observations.
@@ -88,6 +92,7 @@ class LatencyModel:
         self._steps = [_Window(window) for _ in seed_ms]
         self._ratios = _Window(window)
         self._finishes = _Window(window)
+        self._prepares = _Window(window)
 
     @classmethod
     def from_manifest(cls, manifest: dict, **settings) -> "LatencyModel":
@@ -122,9 +127,20 @@ class LatencyModel:
             return 0
         return int(self._finishes.quantile(self.quantile) * (1.0 + self.margin))
 
+    def observe_prepare(self, prepare_ns: int) -> None:
+        self._prepares.add(int(prepare_ns))
+
+    def predict_prepare_ns(self) -> int:
+        """What preparing an input typically costs here (reported; decisions do not use it:
+        when a run decides, its input is already prepared)."""
+        if not len(self._prepares):
+            return 0
+        return int(self._prepares.quantile(self.quantile) * (1.0 + self.margin))
+
     def to_dict(self) -> dict:
         return {"window": self.window, "quantile": self.quantile, "margin": self.margin,
                 "min_runs": self.min_runs, "slowdown": round(self.slowdown(), 4),
                 "predicted_ms": [round(self.predict_ns(k) / 1e6, 4)
                                  for k in range(len(self.seed_ns))],
-                "predicted_finish_ms": round(self.predict_finish_ns() / 1e6, 4)}
+                "predicted_finish_ms": round(self.predict_finish_ns() / 1e6, 4),
+                "predicted_prepare_ms": round(self.predict_prepare_ns() / 1e6, 4)}

@@ -55,10 +55,13 @@ def _schema_error(error) -> str:
     if error.validator == "required":
         missing = [key for key in error.validator_value if key not in error.instance]
         return f"{field_path([*path, missing[0]])} is missing"
-    if error.validator in ("pattern",) and path and path[-1] == "file":
+    if error.validator in ("pattern", "not") and path and path[-1] == "file":
         return (f"{field_path(path)} must be a plain file name inside the bundle (no folders, "
                 f"no leading dot); received {_shown(error.instance)}")
-    expected = {"type": f"of type {error.validator_value}", "enum": f"one of {error.validator_value}",
+    if error.validator == "not":
+        return f"{field_path(path)} holds a control character; received {_shown(error.instance)}"
+    expected = {"type": f"of type {error.validator_value}",
+                "enum": f"one of {error.validator_value}",
                 "const": f"{error.validator_value!r}"}.get(error.validator)
     if expected:
         return f"{field_path(path)} must be {expected}; received {_shown(error.instance)}"
@@ -66,17 +69,18 @@ def _schema_error(error) -> str:
            f"{_shown(error.validator_value)})"
 
 
-def _nesting(value) -> int:
-    """Depth of nested lists/objects, without recursion (a hostile file can nest deeply)."""
-    deepest, pending = 0, [(value, 1)]
+def _too_deep(value) -> str | None:
+    """The path of the first list or object nested deeper than MAX_NESTING, or None;
+    without recursion (a hostile file can nest deeply)."""
+    pending = [(value, 1, ())]
     while pending:
-        item, depth = pending.pop()
+        item, depth, path = pending.pop()
         if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth <= MAX_NESTING:
-                pending.extend((child, depth + 1) for child in
-                               (item.values() if isinstance(item, dict) else item))
-    return deepest
+            if depth > MAX_NESTING:
+                return field_path(path)
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            pending.extend((child, depth + 1, (*path, key)) for key, child in children)
+    return None
 
 
 def parse_manifest_text(text: str | bytes, where: str = "manifest") -> dict:
@@ -101,8 +105,9 @@ def parse_manifest_text(text: str | bytes, where: str = "manifest") -> dict:
     except (ValueError, UnicodeDecodeError) as error:
         raise MexitError(f"{where} is not valid JSON ({str(error).splitlines()[0][:200]}).") \
             from None
-    if _nesting(manifest) > MAX_NESTING:
-        raise MexitError(f"{where} nests deeper than {MAX_NESTING} levels.")
+    deep = _too_deep(manifest)
+    if deep:
+        raise MexitError(f"{where}: {deep} nests deeper than {MAX_NESTING} levels.")
     return manifest
 
 
@@ -113,8 +118,9 @@ def validate_manifest(manifest, where: str = "manifest") -> dict:
     the field, e.g. `manifest.json: stages[0].file must be a plain file name ...`."""
     if not isinstance(manifest, dict):
         raise MexitError(f"{where} must hold a JSON object; received {type(manifest).__name__}.")
-    if _nesting(manifest) > MAX_NESTING:
-        raise MexitError(f"{where} nests deeper than {MAX_NESTING} levels.")
+    deep = _too_deep(manifest)
+    if deep:
+        raise MexitError(f"{where}: {deep} nests deeper than {MAX_NESTING} levels.")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise MexitError(f"{where}: format_version is {_shown(version)}; this mexit_tf reads "
@@ -124,7 +130,9 @@ def validate_manifest(manifest, where: str = "manifest") -> dict:
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         raise MexitError(f"{where}: {_schema_error(errors[0])}.")
+    _whole_numbers(manifest)
     _check_stages(manifest, where)
+    _check_policy(manifest["policy"], len(manifest["stages"]), where)
     stages = manifest["stages"]
     try:
         policy = ExitPolicy.from_dict(manifest["policy"])
@@ -136,9 +144,36 @@ def validate_manifest(manifest, where: str = "manifest") -> dict:
     return manifest
 
 
+def _whole_numbers(manifest: dict) -> None:
+    """Integers written as `2.0` pass the schema (JSON has one number type, and the Kotlin
+    reader cannot tell them apart); they become ints where counts and sizes are read."""
+    def whole(values):
+        return [int(v) for v in values]
+
+    spec = manifest["input"]
+    for part in [spec, *spec.get("parts", [])]:
+        part["shape"] = whole(part["shape"])
+    for stage in manifest["stages"]:
+        for tensor in [*stage["inputs"], *stage["outputs"]]:
+            tensor["shape"] = whole(tensor["shape"])
+    policy = manifest["policy"]
+    for key in ("patience", "num_exits"):
+        if key in policy:
+            policy[key] = int(policy[key])
+
+
+def _check_shape(shape, path: str, where: str) -> None:
+    if math.prod(shape) > MAX_TENSOR_ELEMENTS:
+        raise MexitError(f"{where}: {path} {shape} has more than {MAX_TENSOR_ELEMENTS} "
+                         "elements.")
+
+
 def _check_stages(manifest: dict, where: str) -> None:
     stages = manifest["stages"]
-    classes = set()
+    _check_shape(manifest["input"]["shape"], "input.shape", where)
+    for position, part in enumerate(manifest["input"].get("parts", [])):
+        _check_shape(part["shape"], f"input.parts[{position}].shape", where)
+    widths = []
     for index, stage in enumerate(stages):
         roles = [output.get("role") for output in stage["outputs"]]
         if roles.count("logits") != 1:
@@ -150,48 +185,46 @@ def _check_stages(manifest: dict, where: str) -> None:
                              f"{roles}.")
         for kind in ("inputs", "outputs"):
             for position, tensor in enumerate(stage[kind]):
-                if math.prod(tensor["shape"]) > MAX_TENSOR_ELEMENTS:
-                    raise MexitError(f"{where}: stages[{index}].{kind}[{position}].shape "
-                                     f"{tensor['shape']} has more than {MAX_TENSOR_ELEMENTS} "
-                                     "elements.")
-        logits = stage["outputs"][roles.index("logits")]
-        classes.add(logits["shape"][-1])
+                _check_shape(tensor["shape"], f"stages[{index}].{kind}[{position}].shape", where)
+        widths.append((stage["outputs"][roles.index("logits")]["shape"][-1],
+                       f"stages[{index}].outputs[{roles.index('logits')}].shape"))
     if manifest.get("task", "classification") == "classification":
-        if len(classes) != 1:
-            raise MexitError(f"{where}: the stages' logits have different widths "
-                             f"{sorted(classes)}; every exit answers the same classes.")
-        count, labels = classes.pop(), manifest["labels"]
+        count = widths[0][0]
+        for width, path in widths[1:]:
+            if width != count:
+                raise MexitError(f"{where}: {path} gives {width} classes where stage 0 gives "
+                                 f"{count}; every exit answers the same classes.")
+        labels = manifest["labels"]
         if labels and len(labels) != count:
             raise MexitError(f"{where}: labels holds {len(labels)} names but the logits have "
                              f"{count} classes.")
 
 
-def is_mexit_bundle(path: str | Path) -> bool:
-    """True for a folder whose manifest.json mexit wrote (format_version and stages)."""
-    path = Path(path)
-    try:
-        manifest = json.loads((path / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
-        return False
-    return (isinstance(manifest, dict) and "format_version" in manifest
-            and isinstance(manifest.get("stages"), list))
+# Per policy type: how many thresholds it takes for K stages, and their range.
+_THRESHOLDS = {"confidence": (1, (0.0, 1.0)), "margin": (1, (0.0, 1.0)),
+               "entropy": (1, (0.0, math.inf)), "std": (1, (0.0, math.inf)),
+               "agreement": (2, (0.0, math.inf))}
 
 
-def check_replaceable_bundle(path: str | Path, overwrite: bool) -> None:
-    """Refuses an output path that is not ours to replace: a file, a folder that is not a
-    mexit bundle, or an existing bundle without `overwrite`."""
-    path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        return
-    if not path.is_dir() or path.is_symlink():
-        raise MexitError(f"{str(path)!r} exists and is not a folder; a bundle is a folder. "
-                         "Choose another --out (nothing was written).")
-    if not is_mexit_bundle(path):
-        raise MexitError(f"{str(path)!r} exists and is not a mexit bundle (no manifest.json "
-                         "written by mexit_tf); refusing to replace it, even with --overwrite. "
-                         "Choose another --out.")
-    if not overwrite:
-        raise MexitError(f"{str(path)!r} already exists; pass --overwrite to replace it.")
+def _check_policy(policy: dict, stages: int, where: str) -> None:
+    """The policy covers the stages, named by field (the policy classes check the rest)."""
+    kind = policy["type"]
+    if kind in _THRESHOLDS:
+        fewer, (low, high) = _THRESHOLDS[kind]
+        values, want = policy["thresholds"], max(stages - fewer, 0)
+        if len(values) != want:
+            raise MexitError(f"{where}: policy.thresholds holds {len(values)} values; a {kind} "
+                             f"policy over {stages} stages takes {want}.")
+        for position, value in enumerate(values):
+            if not low <= value <= high:
+                raise MexitError(f"{where}: policy.thresholds[{position}] must be in "
+                                 f"[{low}, {high}] for a {kind} policy; received {value}.")
+    elif kind == "budget" and len(policy["stage_costs"]) != stages:
+        raise MexitError(f"{where}: policy.stage_costs holds {len(policy['stage_costs'])} "
+                         f"costs; the bundle has {stages} stages.")
+    elif kind == "patience" and policy["num_exits"] != stages:
+        raise MexitError(f"{where}: policy.num_exits is {policy['num_exits']}; the bundle has "
+                         f"{stages} stages.")
 
 
 def stage_file(bundle: Path, name: str) -> Path:

@@ -8,8 +8,8 @@ import keras
 from mexit_tf.atomic_files import save_model_atomic, write_json_atomic
 from mexit_tf.data.array_batches import ArrayBatches
 from mexit_tf.data.augmentation import build_augmentation
+from mexit_tf.data.dataset_loader import load_dataset
 from mexit_tf.data.dataset_splits import DatasetSplits
-from mexit_tf.data.load_dataset import load_dataset
 from mexit_tf.models.multi_exit_model import MultiExitModel
 from mexit_tf.models.vit_backbone import ViTBackbone
 from mexit_tf.training.copycat import fit_copycat

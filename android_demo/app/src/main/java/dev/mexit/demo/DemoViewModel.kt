@@ -39,16 +39,21 @@ data class DemoState(
     val p50Millis: Double = 0.0,
     val p95Millis: Double = 0.0,
     val saving: Double = 0.0,
+    /** Frames since the last change of settings. */
     val count: Int = 0,
+    /** How many of the latest frames the statistics above describe (a bounded window). */
+    val windowCount: Int = 0,
 )
 
 /**
  * Owns the bundle's runtime. One single-threaded executor, [inferenceExecutor],
  * creates the LiteRT runner, runs every frame (the camera analyzer is given
- * this executor), applies setting changes and finally closes the runner: the
- * native models are never used from two threads, never closed during a run,
- * and the cascade's policy, run-to-end switch and statistics have one owner.
- * The UI reads [state], a StateFlow updated atomically from that thread.
+ * this executor), applies setting changes and finally closes the cascade (which
+ * owns and closes the runner): the native models are never used from two threads,
+ * never closed during a run, and the cascade's policy, run-to-end switch and
+ * statistics have one owner. The statistics cover the last [STATS_WINDOW] frames
+ * (bounded memory, O(1) per frame). The UI reads [state], a StateFlow updated
+ * atomically from that thread.
  */
 class DemoViewModel(application: Application) : AndroidViewModel(application) {
     private val _state = MutableStateFlow(DemoState())
@@ -58,7 +63,6 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
 
     // Touched on inferenceExecutor only.
     private var cascade: Cascade? = null
-    private var runner: LiteRtStageRunner? = null
     private var stats: CascadeStats? = null
     private var invert = true
     private var frameDeadlineNanos: Long? = null
@@ -77,12 +81,27 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
                 throw BundleException("this demo feeds camera frames; the bundle takes " +
                     "${manifest.inputKind} input")
             }
+            val shape = manifest.inputShape
+            if (shape.size != 4 || shape[0] != 1 || shape[3] !in listOf(1, 3)) {
+                throw BundleException("this demo feeds one grayscale or RGB frame (input shape [1, H, W, 1 or 3]); " +
+                    "the bundle takes $shape")
+            }
+            if (manifest.task != "classification") {
+                throw BundleException("this demo shows class labels; the bundle is a ${manifest.task} model")
+            }
+            manifest.skippedOperatingPoints.forEach { Log.w(TAG, "operating point left out: $it") }
             val count = manifest.stages.size
+            // A runner that fails half-built has closed what it opened before this throws.
             val runner = LiteRtStageRunner(getApplication<Application>().assets, manifest) { index ->
                 progress(0.5f + 0.5f * (index + 1) / count, "Compiled stage ${index + 1} of $count")
             }
-            this.runner = runner
-            cascade = Cascade(manifest, runner)
+            val built = try {
+                Cascade(manifest, runner)  // owns the runner from here on
+            } catch (error: Exception) {
+                runner.close()
+                throw error
+            }
+            cascade = built
             stats = newStats(manifest)
             _state.update { it.copy(loading = null, manifest = manifest) }
         } catch (error: BundleException) {
@@ -101,7 +120,7 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
     }
 
     private fun newStats(manifest: Manifest) =
-        CascadeStats(manifest.exitNames, manifest.stages.sumOf { it.latencyMs })
+        CascadeStats(manifest.exitNames, manifest.stages.sumOf { it.latencyMs }, STATS_WINDOW)
 
     /** The camera analyzer; CameraX calls it on [inferenceExecutor]. Always closes the frame. */
     fun analyze(frame: ImageProxy) {
@@ -111,12 +130,22 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
             val cascade = cascade ?: return  // still loading, refused, or closed
             val bitmap = Preprocessing.upright(it.toBitmap(), it.imageInfo.rotationDegrees)
             val input = Preprocessing.toInput(bitmap, cascade.manifest, invert)
-            val result = cascade.classify(input, frameDeadlineNanos, startedNanos = arrived)
+            val result = try {
+                cascade.classify(input, frameDeadlineNanos, startedNanos = arrived)
+            } catch (error: Exception) {
+                // LiteRT failed on this bundle: say so once and stop analysing, rather than
+                // crash the inference thread on every frame.
+                this.cascade = null
+                runCatching { cascade.close() }.onFailure { Log.w(TAG, "closing after a failure: ${it.message}") }
+                refuse("Inference failed: ${error.message}")
+                return
+            }
             val stats = stats!!.also { s -> s.add(result) }
             _state.update { state ->
                 state.copy(last = result, histogram = stats.histogram(),
                     p50Millis = stats.percentile(50.0), p95Millis = stats.percentile(95.0),
-                    saving = stats.saving(), count = stats.count, missRate = stats.missRate())
+                    saving = stats.saving(), count = stats.count, windowCount = stats.windowCount,
+                    missRate = stats.missRate())
             }
         }
     }
@@ -151,8 +180,8 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
         val manifest = cascade?.manifest ?: return
         stats = newStats(manifest)
         _state.update {
-            it.copy(histogram = emptyMap(), count = 0, p50Millis = 0.0, p95Millis = 0.0, saving = 0.0,
-                missRate = 0.0)
+            it.copy(histogram = emptyMap(), count = 0, windowCount = 0, p50Millis = 0.0, p95Millis = 0.0,
+                saving = 0.0, missRate = 0.0)
         }
     }
 
@@ -160,14 +189,18 @@ class DemoViewModel(application: Application) : AndroidViewModel(application) {
         // Queued after any frame in progress; by now the Live screen has cleared its
         // analyzer and unbound the camera (its composition is gone), so no frame follows.
         inferenceExecutor.execute {
+            val closing = cascade
             cascade = null
-            runner?.close()
-            runner = null
+            // Closes the runner: buffers, models, then the environment.
+            runCatching { closing?.close() }.onFailure { Log.w(TAG, "closing the bundle: ${it.message}") }
         }
         inferenceExecutor.shutdown()
     }
 
     companion object {
         const val TAG = "mexit"
+
+        /** Frames the statistics screen describes (the latest ones). */
+        const val STATS_WINDOW = 1000
     }
 }

@@ -5,6 +5,7 @@ import com.google.ai.edge.litert.Accelerator
 import com.google.ai.edge.litert.CompiledModel
 import com.google.ai.edge.litert.Environment
 import com.google.ai.edge.litert.TensorBuffer
+import dev.mexit.core.BundleException
 import dev.mexit.core.Manifest
 import dev.mexit.core.StageRunner
 import dev.mexit.core.StageWiring
@@ -18,8 +19,13 @@ import dev.mexit.core.StageWiring
  * between stages; only the logits (a few floats) are read back into Kotlin.
  * Mirrors the JVM runner (android_demo/jvm) and Python's `CompiledStage`.
  *
- * Not thread-safe: create, run and close it on one thread (the view model's
- * inference executor). [onStageReady] reports each compiled stage (for progress).
+ * Everything native it makes (the Environment, each CompiledModel, each buffer it
+ * owns) is recorded as it is made, so a runner that fails half-built (a stage LiteRT
+ * refuses, a tensor the model lacks) closes exactly what it opened, newest first,
+ * before the error leaves the constructor; [close] does the same and is idempotent.
+ *
+ * Not thread-safe on its own: the [dev.mexit.core.Cascade] that owns it runs one input
+ * at a time and closes it ([onStageReady] reports each compiled stage, for progress).
  */
 class LiteRtStageRunner(
     assets: AssetManager,
@@ -27,48 +33,79 @@ class LiteRtStageRunner(
     accelerator: Accelerator = Accelerator.CPU,
     onStageReady: (Int) -> Unit = {},
 ) : StageRunner {
-    private val environment = Environment.create()
+    /** How to release what was opened, in the order it was opened. */
+    private val opened = ArrayList<() -> Unit>()
     private val models = ArrayList<CompiledModel>()
     private val outputs = ArrayList<Map<String, TensorBuffer>>()
     private val inputs = ArrayList<Map<String, TensorBuffer>>()
-    private val owned = ArrayList<TensorBuffer>()
-    private val logitsNames = manifest.stages.map { stage -> stage.outputs.first { it.role == "logits" }.name }
+    private val logitsNames: List<String>
     private val rawInput: TensorBuffer
+    private var closed = false
 
     init {
         try {
+            // Checks that need nothing native come first.
             val wiring = StageWiring(manifest)
+            logitsNames = manifest.stages.map { stage ->
+                stage.outputs.firstOrNull { it.role == "logits" }?.name
+                    ?: throw BundleException("stage ${stage.file} has no logits output")
+            }
+            val environment = Environment.create()
+            opened.add { environment.close() }
             for (stage in manifest.stages) {
                 val model = CompiledModel.create(assets, "bundle/${stage.file}",
                     CompiledModel.Options(accelerator), environment)
+                opened.add { model.close() }
                 models.add(model)
-                outputs.add(stage.outputs.associate { it.name to model.createOutputBuffer(it.name) })
-                owned.addAll(outputs.last().values)
-                inputs.add(stage.inputs.associate { input ->
+                val produced = LinkedHashMap<String, TensorBuffer>()
+                for (output in stage.outputs) {
+                    val buffer = model.createOutputBuffer(output.name)
+                    opened.add { buffer.close() }
+                    produced[output.name] = buffer
+                }
+                outputs.add(produced)
+                val consumed = LinkedHashMap<String, TensorBuffer>()
+                for (input in stage.inputs) {
                     val source = wiring.sources[stage.index][input.name]
-                    input.name to (source?.let { outputs[it.stage].getValue(it.output.name) }
-                        ?: model.createInputBuffer(input.name).also(owned::add))
-                })
+                    consumed[input.name] = if (source != null) {
+                        outputs[source.stage].getValue(source.output.name)  // owned by its producer
+                    } else {
+                        model.createInputBuffer(input.name).also { buffer -> opened.add { buffer.close() } }
+                    }
+                }
+                inputs.add(consumed)
                 onStageReady(stage.index)
             }
             rawInput = inputs[0].getValue(wiring.rawInput.name)
-        } catch (error: Exception) {
+        } catch (error: Throwable) {
             close()
             throw error
         }
     }
 
     override fun runStage(index: Int, image: FloatArray): FloatArray {
+        check(!closed) { "the runner is closed" }
         if (index == 0) rawInput.writeFloat(image)
         models[index].run(inputs[index], outputs[index])
         return outputs[index].getValue(logitsNames[index]).readFloat()
     }
 
+    /** Releases buffers, then models, then the environment (newest first); idempotent. */
     override fun close() {
-        owned.forEach { it.close() }
-        owned.clear()
-        models.forEach { it.close() }
+        if (closed) return
+        closed = true
+        var failure: Throwable? = null
+        for (release in opened.asReversed()) {
+            try {
+                release()
+            } catch (error: Throwable) {
+                if (failure == null) failure = error else failure.addSuppressed(error)
+            }
+        }
+        opened.clear()
         models.clear()
-        environment.close()
+        outputs.clear()
+        inputs.clear()
+        failure?.let { throw it }
     }
 }

@@ -185,7 +185,7 @@ private fun CameraPreview(model: DemoViewModel, lifecycleOwner: LifecycleOwner) 
 @Composable
 private fun StatisticsScreen(state: DemoState) {
     Column(Modifier.padding(12.dp)) {
-        Text("${state.count} images since the last policy change")
+        Text("${state.count} images since the last policy change; figures below over the last ${state.windowCount}")
         Text("p50 %.2f ms, p95 %.2f ms".format(state.p50Millis, state.p95Millis))
         Text("saved %.0f%% of the time of running every stage".format(100 * state.saving))
         state.frameDeadlineMs?.let {

@@ -16,10 +16,18 @@ enum class StoppedBy(val word: String) {
  * [latencyModel]'s predictions for stage k+1 and for building the answer fit
  * in it (asked first), and the policy has not accepted stage k's exit. [stop] (from any
  * thread, e.g. a frame timer) ends the run before the next stage; [best] (from
- * any thread) is the deepest exit computed so far. Steps tile the run (step k
- * lasts from the end of step k-1, or the start, to the end of stage k);
- * [answer] times the last decisions and the building of the answer. [clock] gives
- * nanoseconds (injected in tests).
+ * any thread) is the deepest exit computed so far. [close] ends a run that will not be
+ * stepped further (idempotent). [clock] gives nanoseconds (injected in tests).
+ *
+ * Time is counted in pieces that tile the run, each learned by [latencyModel]:
+ * *preparation*, from [startedNanos] (a frame's arrival) to the moment stage 0 begins
+ * (`observePrepare`); step 0, from then to the end of stage 0; step k, from the end of
+ * step k-1 to the end of stage k (`observe`); and the last decisions plus building the
+ * answer ([answer], `observeFinish`). The deadline counts from [startedNanos], so
+ * preparation uses it up, but it never makes a stage look slower.
+ *
+ * [onEnd] runs once, on the thread that ends the run (the last [step], [close], or a
+ * stage that threw): a [Cascade] releases its lock there.
  */
 class AnytimeRun(
     private val runStage: (Int) -> FloatArray,
@@ -30,12 +38,14 @@ class AnytimeRun(
     private val clock: () -> Long = System::nanoTime,
     val startedNanos: Long = clock(),
     private val runToEnd: Boolean = false,
-) {
+    private val onEnd: () -> Unit = {},
+) : AutoCloseable {
     init {
         require(deadlineNanos == null || latencyModel != null) { "a deadline needs a latency model" }
     }
 
     private val interrupted = AtomicBoolean(false)
+    private val ended = AtomicBoolean(false)
     private val lock = Any()
     val outputs = ArrayList<DoubleArray>()
     val stageMillis = ArrayList<Double>()
@@ -59,9 +69,25 @@ class AnytimeRun(
     /** Runs the next stage if it may; returns whether the run goes on. */
     fun step(): Boolean {
         if (done) return false
+        try {
+            return advance()
+        } catch (error: Throwable) {
+            // A stage (or the policy) failed: the run is over, and whoever waits for
+            // the cascade must not wait for it.
+            if (!done) finish(StoppedBy.INTERRUPTED)
+            throw error
+        }
+    }
+
+    private fun advance(): Boolean {
         val index = outputs.size
         if (index > 0 && interrupted.get()) return finish(StoppedBy.INTERRUPTED)
         val begun = clock()
+        if (index == 0) {
+            // Preparation is learned apart: a slow spell there must not look like slow stages.
+            latencyModel?.observePrepare(begun - startedNanos)
+            lastNanos = begun
+        }
         val logits = runStage(index)
         synchronized(lock) {
             outputs.add(DoubleArray(logits.size) { logits[it].toDouble() })
@@ -84,13 +110,20 @@ class AnytimeRun(
 
     private fun finish(reason: StoppedBy): Boolean {
         stoppedBy = reason
+        if (ended.compareAndSet(false, true)) onEnd()
         return false
+    }
+
+    /** Ends the run where it is (idempotent); a run closed before stage 0 answered has no answer. */
+    override fun close() {
+        if (!done) finish(StoppedBy.INTERRUPTED)
     }
 
     /** Builds the answer of the ended run once with [build]; times the building and learns it. */
     @Suppress("UNCHECKED_CAST")
-    fun <T> answer(build: (AnytimeRun) -> T): T {
+    fun <T> answer(build: (AnytimeRun) -> T): T = synchronized(lock) {
         check(done) { "the run has not ended; call run() or step() first" }
+        check(outputs.isNotEmpty()) { "the run ended before stage 0 answered; it has no answer" }
         if (answer == null) {
             val built = build(this)
             val finished = clock()
@@ -98,7 +131,7 @@ class AnytimeRun(
             latencyModel?.observeFinish(finished - lastNanos)
             answer = built
         }
-        return answer as T
+        answer as T
     }
 
     /** Steps until the run ends. */

@@ -7,9 +7,12 @@ import java.security.MessageDigest
 /**
  * Reads and checks a bundle folder: `manifest.json` and the stage files.
  *
- * Everything that could make a run go wrong later is refused here with a
- * [BundleException]: unreadable or non-JSON manifest, unknown format version,
- * a stage file that is missing or whose sha256 differs, a malformed policy.
+ * A bundle is untrusted input. The manifest is held to [ManifestContract] (the JSON
+ * Schema and rules Python's `validate_manifest` applies, field by field) before anything
+ * reads it; then every stage file must be a regular file inside the bundle folder (a
+ * symlink leading out is refused), of 1 byte to 2 GiB, of the size the manifest records
+ * and with its sha256. Every refusal is a [BundleException] with one line that names the
+ * field or file.
  */
 object BundleLoader {
     const val MANIFEST = "manifest.json"
@@ -17,9 +20,27 @@ object BundleLoader {
     fun load(folder: File, verifyChecksums: Boolean = true): Manifest {
         val file = File(folder, MANIFEST)
         if (!file.isFile) throw BundleException("no $MANIFEST in bundle '${folder.path}'")
-        return parse(file.readText(), verifyChecksums) { name ->
-            File(folder, name).takeIf { it.isFile }?.inputStream()
+        if (file.length() > ManifestContract.MAX_MANIFEST_BYTES) {
+            throw BundleException("$MANIFEST is ${file.length()} bytes; a manifest is at most " +
+                "${ManifestContract.MAX_MANIFEST_BYTES} bytes")
         }
+        val inside = folder.canonicalFile
+        return parse(file.readText(), verifyChecksums) { name -> stageFile(inside, name)?.inputStream() }
+    }
+
+    /**
+     * The stage file [name] in [folder] (canonical), or null when missing; refused when it
+     * (or a symlink on the way) leads outside the folder, or is not a regular file.
+     */
+    fun stageFile(folder: File, name: String): File? {
+        val file = File(folder, name)
+        if (!file.exists()) return null
+        val resolved = file.canonicalFile
+        if (resolved.parentFile != folder) {
+            throw BundleException("stage file '$name' leads outside the bundle (to '${resolved.path}'); refusing to read it")
+        }
+        if (!resolved.isFile) throw BundleException("stage file '$name' is not a regular file")
+        return resolved
     }
 
     /**
@@ -33,100 +54,137 @@ object BundleLoader {
         onStageChecked: (index: Int, count: Int) -> Unit = { _, _ -> },
         openStage: (String) -> InputStream?,
     ): Manifest {
-        val root = try {
+        val bytes = utf8Length(text)
+        if (bytes > ManifestContract.MAX_MANIFEST_BYTES) {
+            throw BundleException("manifest is $bytes bytes; a manifest is at most ${ManifestContract.MAX_MANIFEST_BYTES} bytes")
+        }
+        val parsed = try {
             Json.parse(text)
         } catch (error: IllegalArgumentException) {
-            throw BundleException("manifest is not valid JSON (${error.message})")
-        } as? Map<*, *> ?: throw BundleException("manifest must be a JSON object")
-        val version = (root["format_version"] as? Double)?.toInt()
-        if (version != Manifest.FORMAT_VERSION) {
-            throw BundleException("unknown bundle format version ${root["format_version"]}; " +
-                "this app reads version ${Manifest.FORMAT_VERSION}")
+            val message = error.message ?: "unreadable"
+            throw BundleException(if ("nests deeper" in message) "manifest: $message"
+                else "manifest is not valid JSON (${message.take(200)})")
         }
-        val stagesJson = root["stages"] as? List<*>
-        if (stagesJson.isNullOrEmpty()) throw BundleException("manifest lists no stages")
+        val root = ManifestContract.check(parsed)
+        val stagesJson = root["stages"] as List<*>
         val stages = stagesJson.mapIndexed { index, item ->
-            stage(index, item, verifyChecksums, openStage).also { onStageChecked(index, stagesJson.size) }
+            stage(index, item as Map<*, *>, verifyChecksums, openStage).also { onStageChecked(index, stagesJson.size) }
         }
-        val input = root["input"] as? Map<*, *> ?: throw BundleException("manifest has no input spec")
-        val range = (input["value_range"] as? List<*>)?.map { it as? Double ?: 0.0 } ?: listOf(0.0, 255.0)
+        val input = root["input"] as Map<*, *>
+        val range = (input["value_range"] as? List<*>)?.map { it as Double } ?: listOf(0.0, 255.0)
         val calibration = root["calibration"] as? Map<*, *>
+        val points = ArrayList<OperatingPoint>()
+        val skipped = ArrayList<String>()
+        (calibration?.get("operating_points") as? List<*>).orEmpty().forEachIndexed { i, item ->
+            try {
+                points.add(point(item, stages.size, "calibration.operating_points[$i]"))
+            } catch (error: BundleException) {
+                skipped.add(error.message!!)
+            }
+        }
         return Manifest(
-            formatVersion = version,
-            inputShape = ints(input["shape"], "input shape"),
+            formatVersion = Manifest.FORMAT_VERSION,
+            inputShape = ints(input["shape"]),
             pixelRange = range[0] to range[1],
             inputKind = input["kind"] as? String ?: "image",
             sampleRate = (input["sample_rate"] as? Double)?.toInt(),
-            labels = (root["labels"] as? List<*>)?.map { it.toString() } ?: emptyList(),
-            quantization = root["quantization"] as? String ?: "float32",
+            labels = (root["labels"] as List<*>).map { it as String },
+            quantization = root["quantization"] as String,
             stages = stages,
             policy = ExitPolicy.fromJson(root["policy"], stages.size),
-            operatingPoints = (calibration?.get("operating_points") as? List<*>).orEmpty()
-                .map { point(it, stages.size) },
-            expectedAccuracy = calibration?.get("expected_accuracy") as? Double,
+            operatingPoints = points,
+            expectedAccuracy = (calibration?.get("expected_accuracy") as? Double)?.takeIf { it.isFinite() },
+            task = root["task"] as? String ?: "classification",
+            output = root["output"] as? String ?: "logits",
+            skippedOperatingPoints = skipped,
         )
     }
 
-    private fun stage(index: Int, item: Any?, verify: Boolean, openStage: (String) -> InputStream?): StageSpec {
-        val fields = item as? Map<*, *> ?: throw BundleException("stage $index is not an object")
-        val name = fields["file"] as? String ?: throw BundleException("stage $index names no file")
-        val sha = fields["sha256"] as? String ?: throw BundleException("stage $index has no sha256")
+    private fun stage(index: Int, fields: Map<*, *>, verify: Boolean, openStage: (String) -> InputStream?): StageSpec {
+        val name = fields["file"] as String
+        val sha = fields["sha256"] as String
+        val recorded = (fields["bytes"] as? Double)?.toLong()
         if (verify) {
             val stream = openStage(name) ?: throw BundleException("stage file '$name' is missing")
-            val actual = stream.use(::sha256Hex)
-            if (!actual.equals(sha, ignoreCase = true)) {
-                throw BundleException("stage file '$name' is corrupted: sha256 $actual, " +
-                    "manifest says $sha")
+            val (actual, size) = stream.use(::sha256AndSize)
+            if (size == 0L || size > ManifestContract.MAX_STAGE_BYTES) {
+                throw BundleException("stage file '$name' is $size bytes; expected 1 to ${ManifestContract.MAX_STAGE_BYTES}")
+            }
+            if (recorded != null && size != recorded) {
+                throw BundleException("stage file '$name' is $size bytes; the manifest says $recorded")
+            }
+            if (actual != sha) {
+                throw BundleException("stage file '$name' is corrupted: sha256 $actual, manifest says $sha")
             }
         }
-        val inputs = fields["inputs"] as? List<*>
-        val cost = fields["cost"] as? Map<*, *>
+        val inputs = fields["inputs"] as List<*>
+        val cost = fields["cost"] as Map<*, *>
         return StageSpec(
             index = index,
             file = name,
             sha256 = sha,
-            exit = fields["exit"] as? String ?: "exit_$index",
-            inputShape = ints((inputs?.firstOrNull() as? Map<*, *>)?.get("shape"), "stage $index input shape"),
-            latencyMs = cost?.get("latency_ms") as? Double ?: 0.0,
-            macs = cost?.get("macs") as? Double ?: 0.0,
-            inputs = tensors(inputs, index) { name, _ -> TensorSpec.inputRole(name) },
-            outputs = tensors(fields["outputs"] as? List<*>, index) { name, item ->
-                item["role"] as? String ?: throw BundleException("stage $index output '$name' has no role")
-            },
+            exit = fields["exit"] as String,
+            inputShape = ints((inputs.first() as Map<*, *>)["shape"]),
+            latencyMs = cost["latency_ms"] as Double,
+            macs = cost["macs"] as? Double ?: 0.0,
+            inputs = tensors(inputs) { name, _ -> TensorSpec.inputRole(name) },
+            outputs = tensors(fields["outputs"] as List<*>) { _, item -> item["role"] as String },
+            bytes = recorded,
         )
     }
 
-    private fun tensors(items: List<*>?, index: Int, role: (String, Map<*, *>) -> String): List<TensorSpec> =
-        items.orEmpty().map { item ->
-            val fields = item as? Map<*, *> ?: throw BundleException("stage $index tensor is not an object")
-            val name = fields["name"] as? String ?: throw BundleException("stage $index tensor has no name")
-            TensorSpec(name, role(name, fields), ints(fields["shape"], "stage $index '$name' shape"))
+    private fun tensors(items: List<*>, role: (String, Map<*, *>) -> String): List<TensorSpec> =
+        items.map { item ->
+            val fields = item as Map<*, *>
+            val name = fields["name"] as String
+            TensorSpec(name, role(name, fields), ints(fields["shape"]))
         }
 
-    private fun point(item: Any?, numStages: Int): OperatingPoint {
-        val fields = item as? Map<*, *> ?: throw BundleException("operating point is not an object")
+    /** An operating point the picker can offer; its policy is checked as the bundle's is. */
+    private fun point(item: Any?, numStages: Int, path: String): OperatingPoint {
+        val fields = item as? Map<*, *> ?: throw BundleException("$path is not an object")
+        val label = fields["label"] as? String ?: ""
+        if (label.length > 256 || label.any { it < ' ' || it == '\u007f' }) {
+            throw BundleException("$path.label must be one line of at most 256 characters")
+        }
         return OperatingPoint(
-            label = fields["label"] as? String ?: "",
-            policy = ExitPolicy.fromJson(fields["policy"], numStages),
+            label = label,
+            policy = ExitPolicy.fromJson(fields["policy"], numStages, "$path.policy"),
             expectedAccuracy = fields["expected_accuracy"] as? Double ?: Double.NaN,
             expectedSpeedup = fields["expected_speedup"] as? Double ?: Double.NaN,
         )
     }
 
-    private fun ints(value: Any?, what: String): List<Int> =
-        (value as? List<*>)?.map { (it as? Double)?.toInt() ?: throw BundleException("bad $what") }
-            ?: throw BundleException("manifest has no $what")
+    /** A shape the contract already checked: 1 to 6 integers in [1, 2^20]. */
+    private fun ints(value: Any?): List<Int> = (value as List<*>).map { (it as Double).toInt() }
+
+    private fun utf8Length(text: String): Long {
+        if (text.length > ManifestContract.MAX_MANIFEST_BYTES) return text.length.toLong()
+        var bytes = 0L
+        for (c in text) bytes += when {
+            c.code < 0x80 -> 1
+            c.code < 0x800 -> 2
+            Character.isSurrogate(c) -> 2  // a pair is 4 bytes
+            else -> 3
+        }
+        return bytes
+    }
 
     fun sha256Hex(file: File): String = file.inputStream().use(::sha256Hex)
 
-    fun sha256Hex(stream: InputStream): String {
+    fun sha256Hex(stream: InputStream): String = sha256AndSize(stream).first
+
+    private fun sha256AndSize(stream: InputStream): Pair<String, Long> {
         val digest = MessageDigest.getInstance("SHA-256")
         val buffer = ByteArray(1 shl 16)
+        var size = 0L
         while (true) {
             val read = stream.read(buffer)
             if (read < 0) break
             digest.update(buffer, 0, read)
+            size += read
+            if (size > ManifestContract.MAX_STAGE_BYTES) break
         }
-        return digest.digest().joinToString("") { "%02x".format(it) }
+        return digest.digest().joinToString("") { "%02x".format(it) } to size
     }
 }

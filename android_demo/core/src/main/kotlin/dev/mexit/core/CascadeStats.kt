@@ -1,40 +1,93 @@
 package dev.mexit.core
 
 /**
- * Running statistics for the app's statistics view: exit histogram, p50/p95
- * latency, the saving against running every stage, and how many answers
- * missed their deadline.
+ * Running statistics for the app's statistics view over the last [window] answers:
+ * exit histogram, latency percentiles, the saving against running every stage, and
+ * how many answers missed their deadline; [count] is every answer since the last reset.
+ *
+ * Memory and work stay bounded however long the camera runs: a ring of [window]
+ * answers, per-exit and miss counts kept as answers enter and leave it, and the
+ * window's latencies kept sorted (one binary-search insert and one removal per answer,
+ * O(window) at worst), so a percentile costs O(1) instead of sorting every answer
+ * ever seen on every frame. Not thread-safe: one owner (the app's inference thread).
  */
-class CascadeStats(private val stageNames: List<String>, private val allStagesMillis: Double) {
+class CascadeStats(
+    private val stageNames: List<String>,
+    private val allStagesMillis: Double,
+    val window: Int = 1000,
+) {
+    init {
+        require(window >= 1) { "window must be >= 1; received $window" }
+    }
+
     private val exits = IntArray(stageNames.size)
-    private val latencies = ArrayList<Double>()
+    private val ringExit = IntArray(window)
+    private val ringMillis = DoubleArray(window)
+    private val ringMissed = BooleanArray(window)
+    private val sorted = DoubleArray(window)
+    private var size = 0
+    private var next = 0
+    private var totalMillis = 0.0
 
-    val count get() = latencies.size
+    /** Answers seen since this was created (the window holds the last [window] of them). */
+    var count = 0
+        private set
 
-    /** Answers that came after their deadline (runs without one never count). */
+    /** Answers in the window that came after their deadline (runs without one never count). */
     var misses = 0
         private set
 
+    /** How many answers the statistics below describe: min([count], [window]). */
+    val windowCount get() = size
+
     fun add(result: CascadeResult) {
+        if (size == window) {
+            exits[ringExit[next]]--
+            if (ringMissed[next]) misses--
+            totalMillis -= ringMillis[next]
+            removeSorted(ringMillis[next])
+        } else {
+            size++
+        }
+        val millis = result.totalMillis
+        ringExit[next] = result.exitIndex
+        ringMillis[next] = millis
+        ringMissed[next] = result.deadlineMet == false
         exits[result.exitIndex]++
-        latencies.add(result.totalMillis)
-        if (result.deadlineMet == false) misses++
+        if (ringMissed[next]) misses++
+        totalMillis += millis
+        insertSorted(millis)
+        next = (next + 1) % window
+        count++
     }
 
-    fun missRate(): Double = if (count == 0) 0.0 else misses.toDouble() / count
+    private fun insertSorted(value: Double) {
+        val filled = size - 1  // sorted holds size - 1 values now
+        var at = java.util.Arrays.binarySearch(sorted, 0, filled, value)
+        if (at < 0) at = -at - 1
+        System.arraycopy(sorted, at, sorted, at + 1, filled - at)
+        sorted[at] = value
+    }
+
+    private fun removeSorted(value: Double) {
+        val at = java.util.Arrays.binarySearch(sorted, 0, size, value)
+        check(at >= 0) { "statistics out of step" }
+        System.arraycopy(sorted, at + 1, sorted, at, size - at - 1)
+    }
+
+    fun missRate(): Double = if (size == 0) 0.0 else misses.toDouble() / size
 
     fun histogram(): Map<String, Double> =
-        stageNames.indices.associate { stageNames[it] to if (count == 0) 0.0 else exits[it].toDouble() / count }
+        stageNames.indices.associate { stageNames[it] to if (size == 0) 0.0 else exits[it].toDouble() / size }
 
-    /** Nearest-rank percentile of the per-image latency, in ms. */
+    /** Nearest-rank percentile of the per-image latency over the window, in ms. */
     fun percentile(p: Double): Double {
-        if (latencies.isEmpty()) return 0.0
-        val sorted = latencies.sorted()
-        val rank = Math.ceil(p / 100.0 * sorted.size).toInt().coerceIn(1, sorted.size)
+        if (size == 0) return 0.0
+        val rank = Math.ceil(p / 100.0 * size).toInt().coerceIn(1, size)
         return sorted[rank - 1]
     }
 
-    /** Fraction of the all-stages time saved on average (0.6 = 60% less). */
+    /** Fraction of the all-stages time saved on average over the window (0.6 = 60% less). */
     fun saving(): Double =
-        if (latencies.isEmpty() || allStagesMillis <= 0) 0.0 else 1.0 - latencies.average() / allStagesMillis
+        if (size == 0 || allStagesMillis <= 0) 0.0 else 1.0 - (totalMillis / size) / allStagesMillis
 }

@@ -1,9 +1,13 @@
 package dev.mexit.core
 
+import kotlin.math.abs
+import kotlin.math.exp
 import kotlin.math.ln
 
 /**
- * Decides where a cascade stops; the same semantics as `mexit_tf.gating` in Python.
+ * Decides where a cascade stops; the same semantics as `mexit_tf.gating` in Python, for
+ * all seven policy types: confidence, entropy, margin, patience, budget (any task),
+ * agreement and std (regression).
  *
  * After each stage, [shouldStop] sees the outputs of every exit run so far
  * (shallowest first) and says whether the newest exit's answer is accepted;
@@ -29,60 +33,32 @@ sealed class ExitPolicy {
     }
 
     companion object {
-        val TYPES = listOf("confidence", "entropy", "margin", "patience", "budget")
+        val TYPES = ManifestContract.POLICY_TYPES
 
-        /** Parses a manifest's `policy` object; a malformed one raises [BundleException]. */
-        fun fromJson(data: Any?, numStages: Int): ExitPolicy {
-            val fields = data as? Map<*, *> ?: throw BundleException("policy must be an object")
-            val policy = when (val type = fields["type"]) {
-                "confidence" -> ConfidencePolicy(thresholds(fields, 0.0, 1.0))
-                "entropy" -> EntropyPolicy(thresholds(fields, 0.0, Double.POSITIVE_INFINITY))
-                "margin" -> MarginPolicy(thresholds(fields, 0.0, 1.0))
-                "patience" -> PatiencePolicy(count(fields, "patience"), count(fields, "num_exits"))
-                "budget" -> BudgetPolicy(
-                    number(fields["budget"], "budget", 0.0, Double.POSITIVE_INFINITY),
-                    numbers(fields["stage_costs"], "stage_costs", 0.0, Double.POSITIVE_INFINITY),
-                    fields["unit"] as? String ?: "ms",
-                )
-                else -> throw BundleException(
-                    "unknown policy type ${quote(type)}; known: ${TYPES.joinToString()}")
+        /**
+         * Builds a policy from its JSON (a manifest's `policy`, an operating point's, a
+         * `--policy` file) for a bundle of [numStages] stages. It is checked first as the
+         * manifest contract says ([ManifestContract.checkPolicy]); a malformed one raises
+         * [BundleException] naming the field under [path].
+         */
+        fun fromJson(data: Any?, numStages: Int, path: String = "policy"): ExitPolicy {
+            ManifestContract.checkPolicy(data, numStages, path)
+            val fields = data as Map<*, *>
+            fun numbers(key: String) = (fields[key] as List<*>).map { it as Double }.toDoubleArray()
+            return when (fields["type"]) {
+                "confidence" -> ConfidencePolicy(numbers("thresholds"))
+                "entropy" -> EntropyPolicy(numbers("thresholds"))
+                "margin" -> MarginPolicy(numbers("thresholds"))
+                "std" -> VariancePolicy(numbers("thresholds"))
+                "agreement" -> AgreementPolicy(numbers("thresholds"))
+                "patience" -> PatiencePolicy((fields["patience"] as Double).toInt(), (fields["num_exits"] as Double).toInt())
+                else -> BudgetPolicy(fields["budget"] as Double, numbers("stage_costs"), fields["unit"] as? String ?: "ms")
             }
-            if (policy.numExits != numStages) {
-                throw BundleException(
-                    "policy covers ${policy.numExits} exits but the bundle has $numStages stages")
-            }
-            return policy
-        }
-
-        private fun quote(value: Any?) = if (value is String) "'$value'" else value.toString()
-
-        private fun thresholds(fields: Map<*, *>, low: Double, high: Double) =
-            numbers(fields["thresholds"], "${fields["type"]} thresholds", low, high)
-
-        private fun numbers(value: Any?, what: String, low: Double, high: Double): DoubleArray {
-            val items = value as? List<*> ?: throw BundleException("$what must be a list of numbers")
-            return DoubleArray(items.size) { number(items[it], what, low, high) }
-        }
-
-        private fun number(value: Any?, what: String, low: Double, high: Double): Double {
-            val x = value as? Double
-            if (x == null || x.isNaN() || x < low || x > high) {
-                throw BundleException("$what must be numbers in [$low, $high]; received $value")
-            }
-            return x
-        }
-
-        private fun count(fields: Map<*, *>, key: String): Int {
-            val x = fields[key] as? Double
-            if (x == null || x < 1 || x != Math.floor(x)) {
-                throw BundleException("$key must be an integer >= 1; received ${fields[key]}")
-            }
-            return x.toInt()
         }
     }
 }
 
-/** Score-threshold policies: exit k answers when its score passes t_k. */
+/** Score-threshold policies on the softmax: exit k answers when its score passes t_k. */
 sealed class ThresholdPolicy(val thresholds: DoubleArray) : ExitPolicy() {
     override val numExits get() = thresholds.size + 1
     protected open val higherIsConfident = true
@@ -100,7 +76,7 @@ class ConfidencePolicy(thresholds: DoubleArray) : ThresholdPolicy(thresholds) {
     override fun score(probabilities: DoubleArray) = probabilities.max()
 }
 
-/** Entropy of the softmax <= t_k. */
+/** Entropy of the softmax (nats) <= t_k. */
 class EntropyPolicy(thresholds: DoubleArray) : ThresholdPolicy(thresholds) {
     override val higherIsConfident = false
 
@@ -112,11 +88,18 @@ class EntropyPolicy(thresholds: DoubleArray) : ThresholdPolicy(thresholds) {
     }
 }
 
-/** Top-1 minus top-2 probability >= t_k. */
+/** Top-1 minus top-2 probability >= t_k (a one-class row has no runner-up: 0, as NumPy's sort would fail). */
 class MarginPolicy(thresholds: DoubleArray) : ThresholdPolicy(thresholds) {
     override fun score(probabilities: DoubleArray): Double {
-        val sorted = probabilities.sorted()
-        return sorted[sorted.size - 1] - sorted[sorted.size - 2]
+        if (probabilities.size < 2) return 0.0
+        // The two largest in one pass (NaN sorts last in NumPy, so it is the "largest" there too).
+        var first = Double.NEGATIVE_INFINITY
+        var second = Double.NEGATIVE_INFINITY
+        for (p in probabilities) {
+            if (p.isNaN() || p > first) { second = first; first = p } else if (p > second) second = p
+            if (first.isNaN()) return Double.NaN
+        }
+        return first - second
     }
 }
 
@@ -147,4 +130,38 @@ class BudgetPolicy(val budget: Double, val stageCosts: DoubleArray, val unit: St
     }
 
     override fun accepts(outputs: List<DoubleArray>, index: Int) = index >= deepest
+}
+
+/**
+ * Regression: exit k >= 1 answers once its prediction (output 0: the value, or the mean
+ * of mean + log-variance) is within t_k of exit k-1's; the first exit never answers alone
+ * (K-2 thresholds, for exits 2..K-1), as Python's `AgreementPolicy`.
+ */
+class AgreementPolicy(val thresholds: DoubleArray) : ExitPolicy() {
+    override val numExits get() = thresholds.size + 2
+
+    override fun accepts(outputs: List<DoubleArray>, index: Int): Boolean =
+        index > 0 && abs(outputs[index][0] - outputs[index - 1][0]) <= thresholds[index - 1]
+}
+
+/**
+ * Regression with predicted variance: exit k answers when its predicted standard
+ * deviation exp(log-variance / 2), the log-variance (output 1) clipped to
+ * +-[LOG_VARIANCE_LIMIT], is <= t_k, as Python's `VariancePolicy` ("std").
+ */
+class VariancePolicy(val thresholds: DoubleArray) : ExitPolicy() {
+    override val numExits get() = thresholds.size + 1
+
+    override fun accepts(outputs: List<DoubleArray>, index: Int): Boolean {
+        val row = outputs[index]
+        if (row.size < 2) throw IllegalStateException("a std policy needs exits that output mean and log-variance; " +
+            "exit $index gives ${row.size} value(s)")
+        // np.clip keeps NaN; exp(NaN) <= t is false, as here.
+        val logVariance = row[1].let { if (it.isNaN()) it else it.coerceIn(-LOG_VARIANCE_LIMIT, LOG_VARIANCE_LIMIT) }
+        return exp(0.5 * logVariance) <= thresholds[index]
+    }
+
+    companion object {
+        const val LOG_VARIANCE_LIMIT = 10.0
+    }
 }

@@ -6,6 +6,7 @@ package dev.mexit.core
  * follows from its name ([inputRole]).
  */
 data class TensorSpec(val name: String, val role: String, val shape: List<Int>) {
+    /** Elements; the contract bounds it at 2^26, so an Int holds it. */
     val size get() = shape.fold(1) { product, dimension -> product * dimension }
 
     companion object {
@@ -28,6 +29,8 @@ data class StageSpec(
     val macs: Double,
     val inputs: List<TensorSpec> = emptyList(),
     val outputs: List<TensorSpec> = emptyList(),
+    /** The stage file's size as the manifest records it (null: not recorded). */
+    val bytes: Long? = null,
 )
 
 /** A calibrated alternative the app's target picker can switch to. */
@@ -55,6 +58,15 @@ data class Manifest(
     val policy: ExitPolicy,
     val operatingPoints: List<OperatingPoint>,
     val expectedAccuracy: Double?,
+    /** "classification" or "regression" (outputs are values, not class logits). */
+    val task: String = "classification",
+    /** What a stage's `logits` output holds: "logits", "value" or "mean_log_variance". */
+    val output: String = "logits",
+    /**
+     * Operating points left out of [operatingPoints], each with why (calibration data is
+     * outside the contract, so a bad one costs the picker an entry, not the bundle).
+     */
+    val skippedOperatingPoints: List<String> = emptyList(),
 ) {
     val exitNames get() = stages.map { it.exit }
 

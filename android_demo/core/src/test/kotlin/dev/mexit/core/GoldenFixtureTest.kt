@@ -65,7 +65,15 @@ class GoldenFixtureTest {
         /** Re-serializes parsed JSON, so the loader is exercised on the manifest text. */
         fun toJson(value: Any?): String = when (value) {
             null -> "null"
-            is String -> "\"" + value.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+            is String -> buildString {
+                append('"')
+                for (c in value) when {
+                    c == '"' || c == '\\' -> append('\\').append(c)
+                    c < ' ' || c == '\u007f' -> append("\\u%04x".format(c.code))
+                    else -> append(c)
+                }
+                append('"')
+            }
             is Double -> if (value.isNaN()) "NaN" else value.toString()
             is Boolean -> value.toString()
             is List<*> -> value.joinToString(",", "[", "]") { toJson(it) }
