@@ -75,7 +75,7 @@ class Cascade:
         self.task = self.manifest.get("task", "classification")
         # What stage 0 (and the audio branch) take, by role: `image` or `waveform`, or both.
         spec = self.manifest["input"]
-        self.input_shapes = {part["name"] or self.stages[0].input_roles[0]:
+        self.input_shapes = {part.get("name") or self.stages[0].input_roles[0]:
                              tuple(part["shape"][1:]) for part in spec.get("parts", [spec])}
         self.latency_model = latency_model or LatencyModel.from_manifest(self.manifest)
         self.clock = clock
