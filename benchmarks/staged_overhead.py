@@ -23,6 +23,7 @@ alternating the two chains the same way.
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -128,7 +129,8 @@ def jvm_chain_medians(chains: dict, image_shape, runs: int, trials: int) -> dict
     reads; checksums are not verified)."""
     root = Path(__file__).resolve().parents[1]
     built = subprocess.run(["bash", root / "android_demo" / "tools" / "build_jvm_runner.sh"],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHON": sys.executable})
     library, jar = built.stdout.split()
     with tempfile.TemporaryDirectory() as scratch:
         folders = []

@@ -94,7 +94,8 @@ def _edit_manifest(path, change):
      "format_version is 99"),
     (lambda p: _edit_manifest(p, lambda m: m.pop("stages")), "stages is missing"),
     (lambda p: _edit_manifest(p, lambda m: m.update(
-        policy={"type": "confidence", "thresholds": [0.5] * 3})), "needs 3 values|covers 4|policy.thresholds holds 3 values"),
+        policy={"type": "confidence", "thresholds": [0.5] * 3})),
+     "policy.thresholds holds 3 values"),
 ])
 def test_damaged_bundles_are_refused(bundle, tmp_path, damage, message):
     path = _copy(bundle, tmp_path)

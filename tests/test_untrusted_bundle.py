@@ -5,7 +5,10 @@ cascade's state."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +155,23 @@ def test_runs_cannot_interleave_on_one_thread_and_close_releases(bundle):
     with pytest.raises(mexit_tf.MexitError, match="is closed"):
         cascade.predict(images[0])
     cascade.close()  # a second close is harmless
+
+
+MUTANTS = Path(__file__).parent / "data" / "graph_shape_mutants"
+
+
+@pytest.mark.parametrize("mutant", ["operator_index_flipped", "slice_constant_changed"])
+@pytest.mark.parametrize("engine", ["compiled", "interpreter"])
+def test_stages_whose_graph_computes_other_shapes_are_refused_not_run(mutant, engine):
+    """Two stage files from a fuzz run of the JVM runner: valid flatbuffers with their
+    checksums updated, whose graphs compute other output shapes than they declare; running
+    them aborted the process. Loaded in a child process, so a crash fails this test."""
+    probe = ("import sys\nfrom mexit_tf.errors import MexitError\n"
+             "from mexit_tf.runtime import Cascade\n"
+             f"try:\n    Cascade({str(MUTANTS / mutant)!r}, engine={engine!r})\n"
+             "except MexitError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert "does not match the manifest: output 'Identity' is float32 [17, 10] in the file" \
+        in done.stdout, done.stdout

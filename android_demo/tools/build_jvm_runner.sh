@@ -3,13 +3,23 @@
 #   libmexit_litert_jni.so  the JNI bridge, linked against the ai-edge-litert wheel's libLiteRt.so
 #   mexit-jvm.jar           the core + the runner + the Kotlin runtime
 # Needs gcc, a JDK (headers), kotlinc (install_kotlin.sh) and `pip install -e ".[runtime]"`.
-# Rebuilds only what is older than its sources. Prints the two paths.
+# LiteRT is found with $PYTHON (the interpreter whose packages hold ai-edge-litert, e.g.
+# a venv's python not on PATH; tests pass sys.executable), else python3; or give
+# LITERT_LIB_DIR. Rebuilds only what is older than its sources. Prints the two paths.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 jvm="$root/android_demo/jvm"
 out="$jvm/build"
 mkdir -p "$out"
-litert_dir="${LITERT_LIB_DIR:-$(python3 -c 'import ai_edge_litert, os; print(os.path.dirname(ai_edge_litert.__file__))')}"
+python="${PYTHON:-python3}"
+if [ -z "${LITERT_LIB_DIR:-}" ]; then
+  litert_dir="$("$python" -c 'import ai_edge_litert, os; print(os.path.dirname(ai_edge_litert.__file__))' 2>/dev/null)" || {
+    echo "build_jvm_runner: '$python' cannot import ai_edge_litert (pip install -e \".[runtime]\" with it, or set PYTHON)" >&2
+    exit 2
+  }
+else
+  litert_dir="$LITERT_LIB_DIR"
+fi
 if [ ! -f "$litert_dir/libLiteRt.so" ]; then
   echo "build_jvm_runner: no libLiteRt.so in '$litert_dir' (pip install -e \".[runtime]\")" >&2
   exit 2

@@ -100,7 +100,8 @@ def _export_and_evaluate(model_path, bundle, data, quantize, args, step, epochs,
     from mexit_tf.cli.shared import format_report
     from mexit_tf.converters.bundle_export import export_bundle
     from mexit_tf.converters.tradeoff_plot import plot_tradeoff
-    from mexit_tf.runtime.cascade import Cascade, summarize
+    from mexit_tf.runtime.cascade import Cascade
+    from mexit_tf.runtime.cascade_report import summarize
 
     first, steps = step
     suffix = "" if quantize == "float32" else f"_{quantize}"

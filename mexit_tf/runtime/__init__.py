@@ -4,7 +4,8 @@ Imports NumPy, ai-edge-litert and the gating policies only (no Keras, no
 TensorFlow), so a bundle runs on a device with `pip install "mexit_tf[runtime]"`.
 """
 
-from mexit_tf.runtime.cascade import Cascade, summarize
+from mexit_tf.runtime.cascade import Cascade
+from mexit_tf.runtime.cascade_report import summarize
 from mexit_tf.runtime.cascade_result import CascadeResult
 from mexit_tf.runtime.delegation import FragmentationWarning, xnnpack_delegation
 from mexit_tf.runtime.litert_stage import LiteRTStage

@@ -38,6 +38,10 @@ def _verify_stage(model, spec) -> None:
         else:
             interpreter = Interpreter(model_path=str(model),
                                       experimental_op_resolver_type=resolver)
+        # A well-formed flatbuffer can still hold a graph whose computed shapes differ from
+        # the ones it declares (a flipped operator index, a changed slice constant); LiteRT
+        # then crashes at run time. Preparing it computes the shapes, compared below.
+        interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise MexitError(f"Stage {spec.get('file', '?')!r} is not a loadable TFLite model "
                          f"({str(error).splitlines()[0]}).") from None

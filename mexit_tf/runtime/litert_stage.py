@@ -17,8 +17,9 @@ def input_role(name: str) -> str:
 
 def check_stage_tensors(interpreter, spec: dict) -> None:
     """Refuses a stage file whose input and output tensors are not the manifest's: the same
-    names, shapes and float32. A bundle's files are checked against its manifest before
-    the stage is run (a swapped or foreign file would otherwise be fed wrong buffers)."""
+    names, shapes (as the prepared `interpreter` computed them) and float32. A bundle's
+    files are checked against its manifest before the stage is run (a swapped or foreign
+    file would otherwise be fed wrong buffers)."""
     file = spec.get("file", "?")
     for kind, details in (("inputs", interpreter.get_input_details()),
                           ("outputs", interpreter.get_output_details())):

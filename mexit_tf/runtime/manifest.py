@@ -217,8 +217,8 @@ def _check_policy(policy: dict, stages: int, where: str) -> None:
                              f"policy over {stages} stages takes {want}.")
         for position, value in enumerate(values):
             if not low <= value <= high:
-                raise MexitError(f"{where}: policy.thresholds[{position}] must be in "
-                                 f"[{low}, {high}] for a {kind} policy; received {value}.")
+                raise MexitError(f"{where}: policy.thresholds[{position}] of a {kind} policy "
+                                 f"must be in [{low}, {high}]; received {value}.")
     elif kind == "budget" and len(policy["stage_costs"]) != stages:
         raise MexitError(f"{where}: policy.stage_costs holds {len(policy['stage_costs'])} "
                          f"costs; the bundle has {stages} stages.")

@@ -7,6 +7,7 @@ import com.google.ai.edge.litert.Environment
 import com.google.ai.edge.litert.TensorBuffer
 import dev.mexit.core.BundleException
 import dev.mexit.core.Manifest
+import dev.mexit.core.StageFileVerifier
 import dev.mexit.core.StageRunner
 import dev.mexit.core.StageWiring
 
@@ -53,6 +54,9 @@ class LiteRtStageRunner(
             val environment = Environment.create()
             opened.add { environment.close() }
             for (stage in manifest.stages) {
+                // Nothing unverified reaches LiteRT: a malformed stage file crashes it.
+                val bytes = assets.open("bundle/${stage.file}").use { it.readBytes() }
+                StageFileVerifier.verify(bytes, stage)
                 val model = CompiledModel.create(assets, "bundle/${stage.file}",
                     CompiledModel.Options(accelerator), environment)
                 opened.add { model.close() }

@@ -8,7 +8,8 @@ fun main() {
     val result = JUnitCore.runClasses(
         GoldenFixtureTest::class.java, BundleLoaderTest::class.java, ExitPolicyTest::class.java,
         StageWiringTest::class.java, DeadlineTraceTest::class.java, ManifestVectorsTest::class.java,
-        JsonTest::class.java, CascadeOwnershipTest::class.java, LatencyModelTest::class.java)
+        JsonTest::class.java, CascadeOwnershipTest::class.java, LatencyModelTest::class.java,
+        StageFileVerifierTest::class.java)
     for (failure in result.failures) println("FAILED ${failure.testHeader}: ${failure.message}")
     val failed = result.failureCount
     println("${result.runCount - failed} passed, $failed failed")

@@ -1,29 +1,33 @@
 package dev.mexit.jvm
 
 import dev.mexit.core.BundleException
+import dev.mexit.core.StageFileVerifier
 import dev.mexit.core.StageSpec
 import dev.mexit.core.TensorSpec
-import java.io.File
 
 /**
  * One exported stage on LiteRT's CompiledModel (the JVM twin of Python's
  * `mexit_tf.runtime.CompiledStage`): buffers created once, inputs and outputs
- * matched to the manifest by name, so by role.
+ * matched to the manifest by name, so by role. [model] is the stage file's bytes,
+ * verified by [StageFileVerifier] before LiteRT sees them (LiteRT itself would
+ * crash on a malformed flatbuffer). `close()` twice is harmless.
  */
-class CompiledStage(environment: Long, file: File, val spec: StageSpec, threads: Int) : AutoCloseable {
-    internal val handle = LiteRtNative.createStage(environment, file.path, threads)
+class CompiledStage(environment: Long, model: ByteArray, val spec: StageSpec, threads: Int) : AutoCloseable {
+    internal val handle: Long
     val inputs: List<TensorSpec>
     val outputs: List<TensorSpec>
     private val logitsIndex: Int
     private val logits: FloatArray
 
     init {
+        StageFileVerifier.verify(model, spec)
+        handle = LiteRtNative.createStage(environment, model, threads)
         try {
             inputs = LiteRtNative.inputNames(handle).mapIndexed { index, name ->
-                matched(spec.inputs, name, "input", LiteRtNative.inputSize(handle, index))
+                matched(spec.inputs, String(name, Charsets.UTF_8), "input", LiteRtNative.inputSize(handle, index))
             }
             outputs = LiteRtNative.outputNames(handle).mapIndexed { index, name ->
-                matched(spec.outputs, name, "output", LiteRtNative.outputSize(handle, index))
+                matched(spec.outputs, String(name, Charsets.UTF_8), "output", LiteRtNative.outputSize(handle, index))
             }
             logitsIndex = outputs.indexOfFirst { it.role == "logits" }
             if (logitsIndex < 0) throw BundleException("stage ${spec.file} has no logits output")
@@ -46,8 +50,12 @@ class CompiledStage(environment: Long, file: File, val spec: StageSpec, threads:
 
     /** Takes [producer]'s output [output] as this stage's input [input], by reference. */
     fun bind(input: String, producer: CompiledStage, output: String) {
-        LiteRtNative.bindInput(handle, inputs.indexOfFirst { it.name == input }, producer.handle,
-            producer.outputs.indexOfFirst { it.name == output })
+        val index = inputs.indexOfFirst { it.name == input }
+        val from = producer.outputs.indexOfFirst { it.name == output }
+        if (index < 0 || from < 0) {
+            throw BundleException("stage ${spec.file} cannot take '$input' from stage ${producer.spec.file}'s '$output'")
+        }
+        LiteRtNative.bindInput(handle, index, producer.handle, from)
     }
 
     fun write(role: String, values: FloatArray) {
@@ -72,5 +80,5 @@ class CompiledStage(environment: Long, file: File, val spec: StageSpec, threads:
         tensor.role to FloatArray(tensor.size).also { LiteRtNative.readOutput(handle, index, it) }
     }.toMap()
 
-    override fun close() = LiteRtNative.destroyStage(handle)
+    override fun close() = LiteRtNative.destroyStage(handle)  // the bridge ignores a second one
 }

@@ -4,9 +4,11 @@ import java.io.File
 
 /**
  * The JNI bridge to LiteRT's C API (src/main/c/litert_jni.c, built against the
- * ai-edge-litert wheel's libLiteRt.so by tools/build_jvm_runner.sh). Handles
- * are native pointers; each call throws [IllegalStateException] naming the
- * LiteRT function that failed.
+ * ai-edge-litert wheel's libLiteRt.so by tools/build_jvm_runner.sh). Handles are
+ * ids the bridge checks on every call, not pointers: a closed handle throws
+ * [IllegalStateException], and destroying one twice does nothing. A LiteRT call
+ * that fails throws [IllegalStateException] naming it; an index or size out of
+ * range, [IllegalArgumentException]. Messages are one line.
  */
 internal object LiteRtNative {
     const val LIBRARY_PROPERTY = "mexit.litert.jni"
@@ -18,10 +20,12 @@ internal object LiteRtNative {
 
     @JvmStatic external fun createEnvironment(): Long
     @JvmStatic external fun destroyEnvironment(environment: Long)
-    @JvmStatic external fun createStage(environment: Long, path: String, threads: Int): Long
+    /** A stage from a model's bytes, which must have passed [dev.mexit.core.StageFileVerifier]. */
+    @JvmStatic external fun createStage(environment: Long, model: ByteArray, threads: Int): Long
     @JvmStatic external fun destroyStage(stage: Long)
-    @JvmStatic external fun inputNames(stage: Long): Array<String>
-    @JvmStatic external fun outputNames(stage: Long): Array<String>
+    /** The signature's tensor names as the model's bytes (UTF-8). */
+    @JvmStatic external fun inputNames(stage: Long): Array<ByteArray>
+    @JvmStatic external fun outputNames(stage: Long): Array<ByteArray>
     @JvmStatic external fun inputSize(stage: Long, index: Int): Int
     @JvmStatic external fun outputSize(stage: Long, index: Int): Int
     /** Makes [producer]'s output buffer [output] this stage's input [index] (no copy). */
