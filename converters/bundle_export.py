@@ -12,6 +12,7 @@ from mexit_tf.converters.tflite_inspection import multiply_adds
 
 from mexit_tf.atomic_files import write_directory_atomic, write_json_atomic
 from mexit_tf.data.array_batches import example_count, take_rows
+from mexit_tf.data.image_file import RESIZE_RULE
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.exit_policy import softmax
 from mexit_tf.models.audio_visual_model import AudioVisualModel, check_pairs
@@ -326,7 +327,9 @@ def input_spec(backbone, name: str | None = None) -> dict:
                                  "the log-mel spectrogram (frontend below)",
                 "frontend": keras.saving.serialize_keras_object(frontend)["config"]}
     spec = {"name": name, "kind": "image", "shape": shape, "dtype": "float32", "layout": "NHWC",
-            "value_range": [0.0, 255.0]}
+            "value_range": [0.0, 255.0],
+            # How readers bring an image of another size to `shape` (image_file.py).
+            "resize": RESIZE_RULE}
     if not hasattr(backbone, "pixel_scale"):  # a CNN: its own layers scale the pixels
         return {**spec, "preprocessing": "none: feed raw pixel values; stage 0 holds the "
                                          "CNN's own preprocessing layers"}

@@ -104,3 +104,16 @@ def test_links_that_loop_or_leave_the_folder_are_skipped_and_counted(tmp_path):
     assert data.class_names == ["ant", "bee"]
     assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 8
     assert any(note.startswith("ignored 3 file(s)") for note in data.notes), data.notes
+
+
+def test_the_resize_rule_gives_hand_computed_values():
+    from mexit_tf.data.image_file import resize_bilinear
+
+    # Half-pixel centres: output pixel i samples input position (i + 0.5) * 2 / 4 - 0.5.
+    assert resize_bilinear(np.array([[0, 255]], np.uint8), (1, 4)).tolist() == \
+        [[0, 64, 191, 255]]
+    # Down 4x4 -> 2x2: each output is the mean of a 2x2 block (centres fall between).
+    block = np.arange(16, dtype=np.uint8).reshape(4, 4) * 10
+    assert resize_bilinear(block, (2, 2)).tolist() == [[25, 45], [105, 125]]
+    rgb = np.stack([block, block // 2, 255 - block], axis=-1)
+    assert resize_bilinear(rgb, (2, 2))[..., 2].tolist() == [[230, 210], [150, 130]]

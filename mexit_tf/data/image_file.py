@@ -6,6 +6,9 @@ import numpy as np
 
 from mexit_tf.errors import MexitError
 
+# How every reader of a bundle resizes an image (manifest `input.resize`): Python here, the
+# Kotlin core's `PixelRules.resizeBilinear` for mexit-jvm and the app, bit for bit.
+RESIZE_RULE = "bilinear-half-pixel"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # PIL modes of one channel: 1-bit, 8-bit, 16-bit and 32-bit integer greyscale.
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -43,15 +46,45 @@ def read_image_file(path, size: tuple[int, int] | None = None, channels: int | N
             if image.mode != want:
                 changes.append(f"converted {image.mode} to {want}")
                 image = image.convert(want)
-            if size is not None and image.size != (size[1], size[0]):
-                changes.append(f"resized {image.size[0]}x{image.size[1]} to {size[1]}x{size[0]}")
-                image = image.resize((size[1], size[0]), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
+            if size is not None and pixels.shape[:2] != tuple(size):
+                changes.append(f"resized {image.size[0]}x{image.size[1]} to {size[1]}x{size[0]}")
+                pixels = resize_bilinear(pixels, size)
     # A decompression bomb (more pixels than PIL decodes) is refused like any bad file.
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
             Image.DecompressionBombError) as error:
         raise MexitError(f"{path}: cannot decode as an image ({_reason(error)}).") from None
     return pixels.reshape(*pixels.shape[:2], -1), changes
+
+
+def resize_bilinear(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 `(H, W[, C])` -> `size` `(H', W')`: bilinear with half-pixel centres, no
+    antialiasing, rounded half up. One rule, written out rather than taken from a
+    library, so Python, the JVM runner and the app resize the same image to the same
+    bytes (the model then sees what it was trained and calibrated on).
+
+    Example:
+    >>> resize_bilinear(np.array([[0, 255]], np.uint8), (1, 4)).tolist()
+    [[0, 64, 191, 255]]
+    """
+    height, width = pixels.shape[:2]
+
+    def taps(out, size_in):
+        # Kotlin's PixelRules computes the same expressions, in the same order.
+        centre = np.clip((np.arange(out) + 0.5) * size_in / out - 0.5, 0.0, size_in - 1.0)
+        low = np.floor(centre).astype(np.int64)
+        return low, np.minimum(low + 1, size_in - 1), centre - low
+
+    y0, y1, fy = taps(size[0], height)
+    x0, x1, fx = taps(size[1], width)
+    values = pixels.astype(np.float64)
+    if values.ndim == 2:
+        values = values[..., None]
+    fx, fy = fx[None, :, None], fy[:, None, None]
+    top = values[y0][:, x0] + (values[y0][:, x1] - values[y0][:, x0]) * fx
+    bottom = values[y1][:, x0] + (values[y1][:, x1] - values[y1][:, x0]) * fx
+    out = np.floor(top + (bottom - top) * fy + 0.5).astype(np.uint8)
+    return out.reshape(*size, *pixels.shape[2:])
 
 
 def _to_8_bit(image, changes):

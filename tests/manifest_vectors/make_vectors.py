@@ -52,7 +52,7 @@ def base() -> dict:
         "output": "logits",
         "input": {"name": "image", "shape": [1, 28, 28, 1], "dtype": "float32", "layout": "NHWC",
                   "value_range": [0.0, 255.0], "preprocessing": "none: feed raw pixel values",
-                  "pixel_scale": 1 / 255, "pixel_offset": 0.0},
+                  "pixel_scale": 1 / 255, "pixel_offset": 0.0, "resize": "bilinear-half-pixel"},
         "labels": list(LABELS),
         "quantization": "float32",
         "int8_ranges": None,
@@ -189,6 +189,7 @@ def _vectors():
                                                      "sample_rate": 8000}))
 
     # --- the JSON Schema ------------------------------------------------------------------
+    add("an unknown resize rule", "input.resize", set_(["input", "resize"], "lanczos"))
     add("format_version 2", "format_version", set_(["format_version"], 2))
     add("format_version missing", "format_version", drop(["format_version"]))
     add("format_version a string", "format_version", set_(["format_version"], "1"))

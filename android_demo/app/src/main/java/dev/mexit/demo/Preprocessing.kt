@@ -4,12 +4,14 @@ import android.graphics.Bitmap
 import android.graphics.Color
 import android.graphics.Matrix
 import dev.mexit.core.Manifest
+import dev.mexit.core.PixelRules
 
 /**
  * Camera or gallery bitmap -> the raw pixel values stage 0 expects.
  *
- * The bundle's stage 0 rescales pixels itself, so the app only resizes (centre
- * crop) and converts to the model's channel count; values stay in 0..255.
+ * The bundle's stage 0 rescales pixels itself, so the app only crops the centre
+ * square, converts to the model's channel count and resizes (`PixelRules`, the rule
+ * the manifest names); values stay in 0..255.
  * Fashion-MNIST items are light on black, so grayscale frames are inverted
  * when `invert` is set (photos of clothes are dark on a light background).
  */
@@ -29,22 +31,28 @@ object Preprocessing {
     fun toInput(bitmap: Bitmap, manifest: Manifest, invert: Boolean): FloatArray {
         val (height, width, channels) = manifest.inputShape.let { Triple(it[1], it[2], it[3]) }
         val side = minOf(bitmap.width, bitmap.height)
-        val square = Bitmap.createBitmap(bitmap, (bitmap.width - side) / 2,
-            (bitmap.height - side) / 2, side, side)
-        val scaled = Bitmap.createScaledBitmap(square, width, height, true)
-        val out = FloatArray(height * width * channels)
-        for (y in 0 until height) for (x in 0 until width) {
-            val pixel = scaled.getPixel(x, y)
-            val rgb = floatArrayOf(Color.red(pixel).toFloat(), Color.green(pixel).toFloat(),
-                Color.blue(pixel).toFloat())
-            val at = (y * width + x) * channels
+        val left = (bitmap.width - side) / 2
+        val top = (bitmap.height - side) / 2
+        val argb = IntArray(side * side)
+        bitmap.getPixels(argb, 0, side, left, top, side, side)
+        // Channels first, then the one resize rule every reader uses (PixelRules, as in
+        // Python and mexit-jvm): the model sees what it was trained on.
+        val pixels = IntArray(side * side * channels)
+        for (i in argb.indices) {
+            val (r, g, b) = Triple(Color.red(argb[i]), Color.green(argb[i]), Color.blue(argb[i]))
             if (channels == 1) {
-                val gray = 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2]
-                out[at] = if (invert) 255f - gray else gray
+                pixels[i] = PixelRules.luma(r, g, b)
             } else {
-                for (c in 0 until channels) out[at + c] = rgb[c]
+                pixels[i * 3] = r
+                pixels[i * 3 + 1] = g
+                pixels[i * 3 + 2] = b
             }
         }
-        return out
+        val scaled = if (side == height && side == width) pixels else
+            PixelRules.resizeBilinear(pixels, side, side, channels, height, width)
+        return FloatArray(scaled.size) { i ->
+            val value = scaled[i].toFloat()
+            if (channels == 1 && invert) 255f - value else value
+        }
     }
 }

@@ -77,6 +77,7 @@ object ManifestContract {
         optional(part, "sample_rate") { integer(it, "$path.sample_rate", 1.0, 1e6) }
         optional(part, "channels") { integer(it, "$path.channels", 1.0, 4.0) }
         optional(part, "preprocessing") { text(it, "$path.preprocessing", 4096, controls = true) }
+        optional(part, "resize") { oneOf(it, "$path.resize", listOf(PixelRules.RESIZE_RULE)) }
         if (withParts) optional(part, "parts") {
             list(it, "$path.parts", 1, 2).forEachIndexed { i, p -> inputSpec(p, "$path.parts[$i]", false) }
         }

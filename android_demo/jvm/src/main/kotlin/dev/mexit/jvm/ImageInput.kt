@@ -1,7 +1,7 @@
 package dev.mexit.jvm
 
 import dev.mexit.core.Manifest
-import java.awt.RenderingHints
+import dev.mexit.core.PixelRules
 import java.awt.color.ColorSpace
 import java.awt.image.BufferedImage
 import java.awt.image.ComponentColorModel
@@ -20,8 +20,9 @@ import javax.imageio.ImageIO
  *    is stretched to 0..255; an alpha channel is dropped.
  * 2. to the bundle's channel count: grey to RGB by copying; RGB to grey with Pillow's
  *    "L" (ITU-R 601-2 luma, its fixed-point rounding).
- * 3. resized to the bundle's input size when it differs (bilinear; Java's, not
- *    Pillow's, so resized inputs can differ from Python's by a level or two).
+ * 3. resized to the bundle's input size when it differs, by the one rule every reader
+ *    uses (`PixelRules.resizeBilinear`, the manifest's `input.resize`): the same bytes
+ *    as Python's.
  *
  * Each change is listed in [changes]. An 8-bit grey or RGB image of the bundle's
  * size is read exactly. Images over [MAX_PIXELS] are refused before decoding.
@@ -121,7 +122,7 @@ class ImageInput(val pixels: FloatArray, val changes: List<String>) {
                     else -> image.getRGB(x, y).let { Triple(it shr 16 and 255, it shr 8 and 255, it and 255) }
                 }
                 if (channels == 1) {
-                    val luma = if (grey) r else (r * 19595 + g * 38470 + b * 7471 + 0x8000) shr 16
+                    val luma = if (grey) r else PixelRules.luma(r, g, b)
                     out.raster.setSample(x, y, 0, luma)
                 } else {
                     out.setRGB(x, y, (r shl 16) or (g shl 8) or b)
@@ -131,11 +132,30 @@ class ImageInput(val pixels: FloatArray, val changes: List<String>) {
         }
 
         private fun resized(image: BufferedImage, width: Int, height: Int): BufferedImage {
+            val channels = if (image.type == BufferedImage.TYPE_BYTE_GRAY) 1 else 3
+            val pixels = IntArray(image.width * image.height * channels)
+            for (y in 0 until image.height) for (x in 0 until image.width) {
+                val at = (y * image.width + x) * channels
+                if (channels == 1) {
+                    pixels[at] = image.raster.getSample(x, y, 0)
+                } else {
+                    val rgb = image.getRGB(x, y)
+                    pixels[at] = rgb shr 16 and 255
+                    pixels[at + 1] = rgb shr 8 and 255
+                    pixels[at + 2] = rgb and 255
+                }
+            }
+            val scaled = PixelRules.resizeBilinear(pixels, image.height, image.width, channels,
+                height, width)
             val out = BufferedImage(width, height, image.type)
-            val graphics = out.createGraphics()
-            graphics.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR)
-            graphics.drawImage(image, 0, 0, width, height, null)
-            graphics.dispose()
+            for (y in 0 until height) for (x in 0 until width) {
+                val at = (y * width + x) * channels
+                if (channels == 1) {
+                    out.raster.setSample(x, y, 0, scaled[at])
+                } else {
+                    out.setRGB(x, y, (scaled[at] shl 16) or (scaled[at + 1] shl 8) or scaled[at + 2])
+                }
+            }
             return out
         }
     }
