@@ -41,6 +41,9 @@ def _flush_c_stdio():
         pass
 
 
+_DIVERTED = False
+
+
 def divert_native_stderr() -> None:
     """For the CLI: Python's stderr keeps the terminal, native code's fd 2 goes to /dev/null.
 
@@ -48,8 +51,10 @@ def divert_native_stderr() -> None:
     at exit, through buffers that flush at odd moments; a command's own messages
     are Python's. `mexit --debug` or MEXIT_SHOW_TF_LOGS=1 keep everything.
     """
-    if os.environ.get("MEXIT_SHOW_TF_LOGS"):
+    global _DIVERTED
+    if os.environ.get("MEXIT_SHOW_TF_LOGS") or _DIVERTED:
         return
+    _DIVERTED = True
     sys.stderr.flush()
     sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, errors="backslashreplace")
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -41,10 +41,19 @@ def test_runtime_extra_runs_a_bundle_without_tensorflow(tmp_path):
                              capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stderr[-2000:]
 
-    def run(*args):
+    def run(*args, status=0):
+        result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                                timeout=300, cwd=tmp_path)
+        assert result.returncode == status, result.stderr[-2000:]
+        return result.stdout if status == 0 else result.stderr
+
+    def run_quietly(*args):
         result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
                                 timeout=300, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
+        # A program that uses the runtime gets no native log lines it did not ask for.
+        assert "INFO: [" not in result.stderr and "WARNING: [" not in result.stderr, \
+            result.stderr[-2000:]
         return result.stdout
 
     np.save(tmp_path / "x0.npy", x[0])
@@ -53,8 +62,8 @@ def test_runtime_extra_runs_a_bundle_without_tensorflow(tmp_path):
              "r = Cascade('bundle').predict(np.load('x0.npy'))\n"
              "print(r.exit_name, r.label, [u.find_spec(m) is None for m in "
              "('tensorflow', 'keras')], 'keras' in sys.modules)")
-    assert run(python, "-c", probe).split() == [want.exit_name, want.label, "[True,", "True]",
-                                                "False"]
+    assert run_quietly(python, "-c", probe).split() == [want.exit_name, want.label, "[True,",
+                                                        "True]", "False"]
     mexit = env / "bin" / "mexit"
     predicted = json.loads(run(mexit, "predict", "bundle", folder / "ant" / "0.png", "--json"))
     assert predicted[0]["label"] in ("ant", "bee")
@@ -62,4 +71,11 @@ def test_runtime_extra_runs_a_bundle_without_tensorflow(tmp_path):
     assert set(report["exit_accuracy"]) == {"exit_1", "final"}
     bench = json.loads(run(mexit, "bench", "bundle", "--runs", "3", "--json"))
     assert bench["stages"]["final"]["xnnpack"]["partitions"] >= 1
+    # Calibration needs no Keras: a bundle made elsewhere is tuned to the data it meets.
+    calibrated = json.loads(run(mexit, "calibrate", "bundle", "--data", f"folder:{folder}",
+                                "--out", "recalibrated", "--json"))
+    assert calibrated["bundle"] == "recalibrated" and (tmp_path / "recalibrated").is_dir()
+    # Commands that need the toolkit say so in one line.
+    said = run(mexit, "train", "--smoke", "--out", "run", status=2).strip().splitlines()
+    assert len(said) == 1 and 'pip install "mexit_tf[train]"' in said[0], said
     assert sys.executable != str(python)  # the checks above ran in the fresh venv

@@ -125,7 +125,10 @@ class Cascade:
         the latency model's window."""
         state = {role: np.zeros((1, *shape), np.float32)
                  for role, shape in self.input_shapes.items()}
-        with self._exclusive():
+        from mexit_tf.native_stderr import quiet_native_stderr
+
+        # LiteRT sets up its CPU accelerator on a model's first run, and logs it.
+        with self._exclusive(), quiet_native_stderr():
             for stage in self.stages:
                 stage.run_roles(state)
 

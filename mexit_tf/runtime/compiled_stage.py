@@ -1,3 +1,4 @@
+import atexit
 import time
 from pathlib import Path
 
@@ -22,7 +23,18 @@ def shared_environment():
         # load; a CPU run needs none of them.
         with quiet_native_stderr():
             _ENVIRONMENT = Environment.create()
+        atexit.register(_release_quietly)
     return _ENVIRONMENT
+
+
+def _release_quietly() -> None:
+    """At exit, native stderr goes to /dev/null (Python's own stderr keeps its place, so
+    Python's messages still show): LiteRT logs INFO lines as it destroys its accelerators
+    at process teardown, which a program using the runtime did not ask for.
+    MEXIT_SHOW_TF_LOGS=1 keeps them."""
+    from mexit_tf.native_stderr import divert_native_stderr
+
+    divert_native_stderr()
 
 
 def _verify_stage(model, spec) -> None:
