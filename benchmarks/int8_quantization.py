@@ -242,7 +242,9 @@ def _requantized_bundle(float_bundle: Path, out: Path, recipe: str) -> Path:
         (out / stage["file"]).write_bytes(data)
         stage.update(sha256=sha256_of(out / stage["file"]), bytes=len(data),
                      delegation=xnnpack_delegation(data))
-    manifest["quantization"] = f"litert-quantizer {recipe}"
+    # Weights int8, activations float: the contract's "dynamic"; which tool made it, apart.
+    manifest["quantization"] = "dynamic"
+    manifest["quantizer"] = f"litert-quantizer {recipe}"
     (out / MANIFEST_NAME).write_text(json.dumps(manifest))
     return out
 

@@ -22,6 +22,7 @@ alternating the two chains the same way.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -126,7 +127,7 @@ def _trial(files, x, runs):
 def jvm_chain_medians(chains: dict, image_shape, runs: int, trials: int) -> dict:
     """Per chain, the JVM runner's median ms of each trial (android_demo/jvm ChainBenchmark).
     Each chain's stage files are written as a bundle folder (a manifest the Kotlin core
-    reads; checksums are not verified)."""
+    reads)."""
     root = Path(__file__).resolve().parents[1]
     built = subprocess.run(["bash", root / "android_demo" / "tools" / "build_jvm_runner.sh"],
                            capture_output=True, text=True, check=True,
@@ -141,10 +142,12 @@ def jvm_chain_medians(chains: dict, image_shape, runs: int, trials: int) -> dict
             for index, data in enumerate(stage_files):
                 (folder / f"stage_{index}.tflite").write_bytes(data)
                 spec = LiteRTStage(data).spec
-                stages.append({**spec, "file": f"stage_{index}.tflite", "sha256": "-",
-                               "exit": f"exit_{index}"})
+                # A manifest on the bundle contract (the JVM loader applies it to any folder).
+                stages.append({**spec, "file": f"stage_{index}.tflite", "bytes": len(data),
+                               "sha256": hashlib.sha256(data).hexdigest(),
+                               "exit": f"exit_{index}", "cost": {"latency_ms": 1.0}})
             manifest = {"format_version": 1, "input": {"shape": [1, *image_shape]},
-                        "labels": [], "stages": stages,
+                        "labels": [], "quantization": "float32", "stages": stages,
                         "policy": {"type": "patience", "patience": 1,
                                    "num_exits": len(stages)}}
             (folder / "manifest.json").write_text(json.dumps(manifest))
