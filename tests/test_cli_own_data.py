@@ -164,6 +164,7 @@ def test_overwrite_replaces_a_bundle_only_when_everything_in_it_is_ours(bundle, 
                                                                          capsys):
     copy = tmp_path / "copy"
     assert main(["calibrate", str(bundle), "--out", str(copy)]) == 0
+    capsys.readouterr()
     (copy / "my_notes.txt").write_text("keep")
     _one_line(capsys, ["calibrate", str(bundle), "--out", str(copy), "--overwrite"],
               "holds files mexit did not write \\(my_notes.txt\\)")
@@ -177,8 +178,13 @@ def test_a_one_class_folder_is_refused_not_trained_as_regression(tmp_path, capsy
     for i in range(6):
         Image.fromarray(np.full((16, 16, 3), i * 30, "uint8")).save(
             tmp_path / "only" / "cat" / f"{i}.png")
-    _one_line(capsys, ["train", "--data", f"folder:{tmp_path / 'only'}", "--smoke", "--out",
-                       str(tmp_path / "run")], "has 1 class \\(cat\\); a classifier needs")
+    assert main(["train", "--data", f"folder:{tmp_path / 'only'}", "--smoke", "--out",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and re.search(
+        r"^mexit train: error: .* has 1 class \(cat\); a classifier needs at least two",
+        err.splitlines()[-1]), err[-500:]
+    assert not (tmp_path / "run" / "model.keras").exists()
 
 
 @pytest.mark.parametrize("argv, pattern", [

@@ -16,6 +16,7 @@ Example:
 True
 """
 
+import functools
 import hashlib
 import threading
 import warnings
@@ -54,14 +55,18 @@ def bucket_sizes(batch_size: int) -> list[int]:
     return [*sizes, batch_size]
 
 
-def _operator_name(model, op) -> str:
+@functools.cache
+def _operator_names() -> dict[int, str]:
     from ai_edge_litert import schema_py_generated as schema
 
+    return {value: key for key, value in vars(schema.BuiltinOperator).items()
+            if not key.startswith("_")}
+
+
+def _operator_name(model, op) -> str:
     code = model.operatorCodes[op.opcodeIndex]
     number = max(code.builtinCode, code.deprecatedBuiltinCode)
-    names = {value: key for key, value in vars(schema.BuiltinOperator).items()
-             if not key.startswith("_")}
-    return names.get(number, str(number))
+    return _operator_names().get(number, str(number))
 
 
 def batched_stage_bytes(data: bytes, batch: int) -> bytes:
@@ -101,7 +106,8 @@ def batched_stage_bytes(data: bytes, batch: int) -> bytes:
             if name == "RESHAPE":
                 target = list(graph.tensors[op.outputs[0]].shape)
                 source = list(graph.tensors[op.inputs[0]].shape)
-                if not target or not source or source[0] != 1:
+                if not target or not source or source[0] != 1 \
+                        or constant(graph, op.inputs[0]) is not None:  # rows only
                     continue
                 folded = target[0] != 1  # the batch-1 graph dropped the batch axis
                 new_shape = [-1, *target] if folded else [-1, *target[1:]]
@@ -133,9 +139,11 @@ def batched_stage_bytes(data: bytes, batch: int) -> bytes:
                     end = np.frombuffer(bytes(constant(graph, op.inputs[2])), np.int32).copy()
                     if len(end) and end[0] == 1:
                         options.endMask |= 1
-        for index in graph.inputs:
+        # Inputs and outputs declare the batch (LiteRT sizes the buffers it creates from
+        # the declared shapes; the inner tensors' shapes follow at run time).
+        for index in [*graph.inputs, *graph.outputs]:
             tensor = graph.tensors[index]
-            if len(tensor.shape):
+            if len(tensor.shape) and tensor.shape[0] == 1:
                 tensor.shape = np.array([batch, *list(tensor.shape)[1:]], np.int32)
     builder = flatbuffers.Builder(len(data) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
@@ -202,6 +210,13 @@ class _Runner:
         self._in_buffers = self.model.create_input_buffers(0)
         self._out_buffers = self.model.create_output_buffers(0)
         self.by_role = {}
+        # A buffer smaller than what the stage writes would crash the process: refuse.
+        wanted = [*(a.shape for a in self.inputs), *self.output_shapes]
+        made = [tuple(b.get_tensor_details()["shape"])
+                for b in [*self._in_buffers, *self._out_buffers]]
+        if made != [tuple(shape) for shape in wanted]:
+            self.close()
+            raise RuntimeError(f"LiteRT made buffers of shapes {made}, not {wanted}")
 
     def run(self, bound=None) -> None:
         """Runs on `self.inputs`, except inputs (by index) bound to a handed-on buffer."""
@@ -432,33 +447,21 @@ class BatchedCascade:
         """Prepares every stage at every size a batch of `batch_size` can meet (each
         is otherwise prepared on first use, inside the first batches' time)."""
         batch_size = _checked_batch_size(batch_size)
-        for stage in range(self.num_stages):
-            for size in bucket_sizes(batch_size):
-                self.runner(stage, size)
+        with self._lock:
+            for stage in range(self.num_stages):
+                for size in bucket_sizes(batch_size):
+                    self.runner(stage, size)
 
     def delegation(self, stage: int, batch: int) -> dict:
         """How stage `stage` rewritten for `batch` rows maps onto XNNPACK (partitions and
         ops left outside; `delegation.xnnpack_delegation`'s record, at that batch size)."""
-        from ai_edge_litert.interpreter import Interpreter
-
         from mexit_tf.runtime.delegation import xnnpack_delegation
 
+        # The rewritten file declares `batch` rows, so the Interpreter prepares it at that
+        # size before XNNPACK takes its nodes.
         data = self._files[stage] if batch == 1 else batched_stage_bytes(self._files[stage],
                                                                          batch)
-        if batch == 1:
-            return xnnpack_delegation(data)
-        original = Interpreter.__init__
-
-        def resized(interpreter, *args, **kwargs):
-            original(interpreter, *args, **kwargs)
-            for detail in interpreter.get_input_details():
-                interpreter.resize_tensor_input(detail["index"], [batch, *detail["shape"][1:]])
-
-        Interpreter.__init__ = resized
-        try:
-            return xnnpack_delegation(data, self.num_threads)
-        finally:
-            Interpreter.__init__ = original
+        return xnnpack_delegation(data, self.num_threads)
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -474,11 +477,13 @@ class BatchedCascade:
             if len(set(counts.values())) != 1:
                 raise MexitError(f"Every input needs the same number of examples; received "
                                  f"{counts}.")
-            return next(iter(counts.values())), lambda s: {r: a[s] for r, a in arrays.items()}
+            # Converted to float32 one batch at a time (a folder of big images stays small).
+            return next(iter(counts.values())), lambda s: {
+                r: np.asarray(a[s], np.float32) for r, a in arrays.items()}
         if isinstance(examples, np.ndarray) and len(shapes) == 1:
             role = next(iter(shapes))
             array = self._array(role, examples)
-            return len(array), lambda s: {role: array[s]}
+            return len(array), lambda s: {role: np.asarray(array[s], np.float32)}
         if isinstance(examples, (list, tuple)):
             prepared = []
             for number, example in enumerate(examples):
@@ -498,10 +503,11 @@ class BatchedCascade:
         shape = self.cascade.input_shapes[role]
         try:
             array = np.asarray(values)
-            array = array.astype(np.float32, copy=False)
-        except (TypeError, ValueError):
+        except ValueError:  # ragged nested lists
+            array = np.asarray(values, dtype=object)
+        if array.dtype.kind not in "biuf":
             raise MexitError(f"{role.capitalize()} examples must be numbers; received "
-                             f"{np.asarray(values, dtype=object).dtype} values.") from None
+                             f"{array.dtype} values.")
         if array.ndim == len(shape) and shape[-1] == 1:
             array = array[..., None]
         if array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape:

@@ -63,6 +63,7 @@ class Cascade:
         if engine not in ENGINES:
             raise MexitError(f"engine must be one of {', '.join(ENGINES)}; received {engine!r}.")
         self.bundle = Path(bundle)
+        self.num_threads = num_threads
         self.manifest = read_manifest(self.bundle)
         self.engine = engine
         self.stages = [ENGINES[engine](stage_file(self.bundle, spec["file"]), spec, num_threads)
@@ -94,6 +95,9 @@ class Cascade:
             for stage in self.stages:
                 stage.close()
             self.stages = []
+        batched = getattr(self, "_batched", None)
+        if batched is not None:
+            batched.close()
 
     def _claim(self, closed_ok: bool = False) -> None:
         """Takes the stages for one run (waiting for another thread's run to end)."""
@@ -160,6 +164,20 @@ class Cascade:
         the deadline leaves no room for the next stage, or the last stage has run.
         `run_to_end` ignores the policy (with a deadline: as deep as time allows)."""
         return self.start(example, policy, deadline_ms, run_to_end).run()
+
+    def predict_batch(self, examples, batch_size: int = 64, policy: ExitPolicy | None = None,
+                      deadline_ms: float | None = None,
+                      run_to_end: bool = False) -> list[CascadeResult]:
+        """Many examples at once: one `CascadeResult` per example, in input order, with the
+        exit, label and logits `predict` gives each alone. Stage 0 runs on each batch of
+        `batch_size`, each later stage on the rows the policy has not accepted yet
+        (compacted); `deadline_ms` is per batch. See
+        `mexit_tf.runtime.batched_cascade.BatchedCascade` (its prepared runners are kept
+        on this cascade for the next call and closed with it)."""
+        from mexit_tf.runtime.batched_cascade import predict_batch
+
+        return predict_batch(self, examples, batch_size=batch_size, policy=policy,
+                             deadline_ms=deadline_ms, run_to_end=run_to_end)
 
     def start(self, example, policy: ExitPolicy | None = None, deadline_ms: float | None = None,
               run_to_end: bool = False) -> AnytimeRun:
