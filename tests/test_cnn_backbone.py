@@ -92,7 +92,11 @@ def test_cnn_bundle_exports_with_parity_and_runs(cnn_model, tmp_path):
     assert manifest["hidden"]["shapes"] == [[1, 8, 8, 8], [1, 8, 8, 8], [1, 4, 4, 16]]
     assert all(row["max_relative_error"] <= 1e-4 for row in manifest["parity"].values())
     report = Cascade(tmp_path / "cnn").evaluate(x, y, progress=False)
-    assert set(report["exit_accuracy"]) == set(cnn_model.exit_names)
+    # Each exit of the bundle is as accurate as the Keras model's (a near tie may flip one).
+    want = cnn_model.predict(x, verbose=0)
+    assert list(report["exit_accuracy"]) == cnn_model.exit_names
+    for name, accuracy in report["exit_accuracy"].items():
+        assert abs(accuracy - np.mean(want[name].argmax(-1) == y)) <= 1 / 24 + 1e-9, name
 
 
 def test_mobilenet_v3_small_takes_exits_at_its_residual_adds(tmp_path):

@@ -38,8 +38,16 @@ def test_regression_exits_train_with_mae(all_heads_model):
     backbone = tiny_backbone(num_layers=2)
     model = mexit_tf.MultiExitModel(backbone, exits={1: "sl_vit"}, num_outputs=1)
     model.compile()
-    history = model.fit(tiny_images(), np.arange(16, dtype="float32"), epochs=1, verbose=0)
+    x, y = tiny_images(), np.arange(16, dtype="float32")
+    history = model.fit(x, y, epochs=1, verbose=0)
     assert {"exit_1_mae", "final_mae"} <= set(history.history)
+    # The metric is the mean absolute error of each exit's single output.
+    scores = model.evaluate(x, y, return_dict=True, verbose=0)
+    predicted = model.predict(x, verbose=0)
+    for name in ("exit_1", "final"):
+        assert predicted[name].shape == (16, 1)
+        assert scores[f"{name}_mae"] == pytest.approx(
+            np.mean(np.abs(predicted[name][:, 0] - y)), rel=1e-4), name
 
 
 def test_heads_needing_a_class_token_refuse_a_backbone_without_one():

@@ -12,6 +12,7 @@ from mexit_tf.gating import (
     MarginPolicy,
     PatiencePolicy,
     calibrate_policy,
+    policy_outcome,
     softmax,
 )
 
@@ -88,11 +89,22 @@ def _synthetic_exits(count=2000, seed=0):
 def test_calibration_meets_its_target_and_saves_cost():
     outputs, labels = _synthetic_exits()
     costs = [1.0, 1.0, 1.0, 1.0]
+    final_accuracy = float(np.mean(outputs[-1].argmax(-1) == labels))
     for kind in ("confidence", "entropy", "margin", "patience"):
         policy, report = calibrate_policy(kind, outputs, labels, costs, target_loss=0.01)
-        assert report["expected_accuracy"] >= report["final_exit_accuracy"] - 0.01 - 1e-9, kind
-        assert report["expected_mean_cost"] <= 4.0
+        assert report["final_exit_accuracy"] == pytest.approx(final_accuracy)
+        assert report["expected_accuracy"] >= final_accuracy - 0.01 - 1e-9, kind
         assert policy.num_exits == 4
+        # The report describes the policy returned: applying it (as saved) gives its figures.
+        outcome = policy_outcome(ExitPolicy.from_dict(report["policy"]), outputs, labels, costs)
+        assert outcome["accuracy"] == pytest.approx(report["expected_accuracy"], abs=1e-5), kind
+        assert outcome["mean_cost"] == pytest.approx(report["expected_mean_cost"], abs=1e-5)
+        # A looser target admits every policy a tighter one did: never dearer, and at
+        # 20 points far cheaper than running all 4 stages.
+        mean_costs = [calibrate_policy(kind, outputs, labels, costs, target_loss=target)[1][
+            "expected_mean_cost"] for target in (0.0, 0.01, 0.05, 0.2)]
+        assert mean_costs == sorted(mean_costs, reverse=True), (kind, mean_costs)
+        assert mean_costs[-1] < 0.85 * 4.0, (kind, mean_costs)
     policy, report = calibrate_policy("confidence", outputs, labels, costs, target_loss=0.05)
     assert report["expected_speedup"] > 1.2
 

@@ -101,11 +101,22 @@ def test_copycat_moves_early_exits_toward_the_final_exit():
 
 def test_soft_copycat_targets_are_tempered_probabilities():
     model = _model()
+    rng = np.random.default_rng(1)  # a teacher with clear, input-dependent answers
+    model.final_head.set_weights([rng.normal(0, 3, w.shape) for w in
+                                  model.final_head.get_weights()])
     x = tiny_images(8)
+    final = predict_exits(model, x)["final"].astype("float64")
+
+    def tempered(temperature):  # softmax(logits / T), by hand
+        scaled = np.exp((final - final.max(-1, keepdims=True)) / temperature)
+        return scaled / scaled.sum(-1, keepdims=True)
+
     hot = copycat_targets(model, x, soft=True, temperature=1.0)
     warm = copycat_targets(model, x, soft=True, temperature=4.0)
-    np.testing.assert_allclose(hot.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(hot, tempered(1.0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(warm, tempered(4.0), rtol=1e-4, atol=1e-6)
     assert warm.max(-1).mean() < hot.max(-1).mean()
+    np.testing.assert_array_equal(copycat_targets(model, x), final.argmax(-1))
     history = fit_copycat(model, x, epochs=1, soft=True, temperature=4.0, verbose=0)
     assert "exit_1_loss" in history.history
 

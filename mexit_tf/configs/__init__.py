@@ -5,9 +5,10 @@ Each docstring states the command, run time and the accuracy to expect;
 """
 
 from mexit_tf.configs.fashion_mnist_cpu import fashion_mnist_cpu
+from mexit_tf.configs.finetune import finetune
 from mexit_tf.errors import MexitError
 
-PRESETS = {"fashion_mnist_cpu": fashion_mnist_cpu}
+PRESETS = {"fashion_mnist_cpu": fashion_mnist_cpu, "finetune": finetune}
 
 
 def get_preset(name: str, smoke: bool = False) -> dict:

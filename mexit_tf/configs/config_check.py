@@ -31,6 +31,18 @@ def check_config(config: dict) -> dict:
     if config.get("color_mode") not in (None, "rgb", "grayscale"):
         raise MexitError(f"color_mode must be 'rgb' or 'grayscale'; received "
                          f"{config.get('color_mode')!r}.")
+    # The finetune recipe's own settings (absent from other presets).
+    for key, low, high, rule in (("head_epochs", 0, math.inf, "a whole number >= 0"),
+                                 ("head_learning_rate", 0, math.inf, "a number > 0"),
+                                 ("layer_decay", 0, 1, "a number in (0, 1]")):
+        value = config.get(key, 1)
+        whole = key != "head_epochs" or isinstance(value, int)
+        if (isinstance(value, bool) or not isinstance(value, int | float) or not whole
+                or not math.isfinite(value) or not (low <= value <= high)
+                or (key != "head_epochs" and value == low)):
+            raise MexitError(f"{key} must be {rule}; received {value!r}.")
+    if config.get("exits") is None and config.get("pretrained"):
+        return config  # chosen once the pretrained backbone's depth is known
     if not isinstance(config.get("exits"), dict) or not config["exits"]:
         raise MexitError(f"exits must be a dict {{block: head}}; received "
                          f"{config.get('exits')!r}.")

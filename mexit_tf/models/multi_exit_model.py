@@ -25,6 +25,13 @@ def check_exits(exits, num_layers) -> list:
     return pairs
 
 
+def quarter_exits(num_layers: int, head: str = "mlp_ee") -> dict:
+    """`{block: head}` after 1/4, 1/2 and 3/4 of the blocks (fewer on shallow backbones):
+    the default exits on a pretrained backbone, whose depth the user did not choose."""
+    blocks = sorted({max(1, round(num_layers * q)) for q in (0.25, 0.5, 0.75)})
+    return {block: head for block in blocks if block < num_layers}
+
+
 def _normalise_exits(exits, num_layers):
     """Accepts `{block: head}` or `[(block, head), ...]`; returns a sorted list of pairs."""
     pairs = list(exits.items()) if isinstance(exits, dict) else list(exits)
@@ -128,7 +135,8 @@ class MultiExitModel(keras.Model):
     def _build_head(block, head, backbone, num_outputs):
         defaults = dict(grid_shape=backbone.grid_shape_at(block),
                         class_token=backbone.use_class_token,
-                        layer_norm_epsilon=backbone.layer_norm_epsilon, name=exit_name(block))
+                        layer_norm_epsilon=backbone.layer_norm_epsilon, name=exit_name(block),
+                        extra_tokens=getattr(backbone, "extra_tokens", 0))
         if isinstance(head, str):
             head = {"type": head}
         if isinstance(head, dict):
@@ -145,6 +153,10 @@ class MultiExitModel(keras.Model):
             raise MexitError(
                 f"Exit after block {block}: head built with class_token={head.class_token} "
                 f"but the backbone has use_class_token={backbone.use_class_token}.")
+        if head.extra_tokens != getattr(backbone, "extra_tokens", 0):
+            raise MexitError(
+                f"Exit after block {block}: head built with extra_tokens={head.extra_tokens} "
+                f"but the backbone has {backbone.extra_tokens} (distillation/register tokens).")
         return head
 
     @property

@@ -32,6 +32,14 @@ class ViTBackbone(keras.Model):
         layer_norm_epsilon: LayerNorm epsilon.
         use_class_token: prepend a class token.
         pixel_scale, pixel_offset: `x * scale + offset` applied to raw input.
+        pixel_mean, pixel_std: per-channel normalisation after that,
+            `(x * scale + offset - mean) / std` (ImageNet-style; what a
+            keras-hub image converter does), folded into the same layer.
+        distillation_token: DeiT's second special token (after the class token).
+        num_register_tokens: DINOv2's register tokens (no position embedding).
+        layer_scale: DINOv2's layer-scale initial value; None: none.
+        mlp_kind: `"gelu"` or `"swiglu"` (DINOv2 giant); `mlp_dim` is then the
+            width of each SwiGLU half.
         frontend: a layer with `raw_input_shape` (e.g. `LogMelSpectrogram`)
             that maps raw input to the patch embedding's input; replaces
             the pixel rescaling. `image_shape` may then be left out.
@@ -47,7 +55,9 @@ class ViTBackbone(keras.Model):
     def __init__(self, image_shape=None, patch_size=16, hidden_dim=192, num_layers=12,
                  num_heads=3, mlp_dim=768, dropout_rate=0.0, attention_dropout=0.0,
                  layer_norm_epsilon=1e-6, use_class_token=True, pixel_scale=1 / 255.0,
-                 pixel_offset=0.0, frontend=None, layer_prefix="", **kwargs):
+                 pixel_offset=0.0, frontend=None, layer_prefix="", pixel_mean=None,
+                 pixel_std=None, distillation_token=False, num_register_tokens=0,
+                 layer_scale=None, mlp_kind="gelu", **kwargs):
         if isinstance(frontend, dict):
             frontend = keras.saving.deserialize_keras_object(frontend)
         if frontend is not None:
@@ -70,17 +80,34 @@ class ViTBackbone(keras.Model):
                 f"size {patch[0]}x{patch[1]}.")
         if num_layers < 1:
             raise MexitError(f"num_layers must be >= 1; received {num_layers}.")
+        if (pixel_mean is None) != (pixel_std is None):
+            raise MexitError(f"pixel_mean and pixel_std go together; received "
+                             f"pixel_mean={pixel_mean}, pixel_std={pixel_std}.")
+        scale, offset = pixel_scale, pixel_offset
+        if pixel_mean is not None:
+            pixel_mean = [float(m) for m in pixel_mean]
+            pixel_std = [float(s) for s in pixel_std]
+            if len(pixel_mean) != image_shape[-1] or len(pixel_std) != image_shape[-1] or min(
+                    pixel_std) <= 0:
+                raise MexitError(f"pixel_mean and pixel_std need one value per channel "
+                                 f"({image_shape[-1]}), std > 0; received {pixel_mean}, "
+                                 f"{pixel_std}.")
+            # One Rescaling layer (per channel) keeps stage 0's stem one op pair.
+            scale = [pixel_scale / s for s in pixel_std]
+            offset = [(pixel_offset - m) / s for m, s in zip(pixel_mean, pixel_std, strict=True)]
 
         # === Layers ===
         # The attribute keeps its name for images, so models saved before
         # frontends existed load as they are.
-        self.rescaling = frontend or keras.layers.Rescaling(pixel_scale, pixel_offset,
+        self.rescaling = frontend or keras.layers.Rescaling(scale, offset,
                                                             name=f"{layer_prefix}rescaling")
-        self.patch_embedding = PatchEmbedding(image_shape, patch, hidden_dim, use_class_token,
-                                              name=f"{layer_prefix}patch_embedding")
+        self.patch_embedding = PatchEmbedding(
+            image_shape, patch, hidden_dim, use_class_token, distillation_token,
+            num_register_tokens, name=f"{layer_prefix}patch_embedding")
         self.encoder_blocks = [
             EncoderBlock(hidden_dim, num_heads, mlp_dim, dropout_rate, attention_dropout,
-                         layer_norm_epsilon, name=f"{layer_prefix}block_{i + 1}")
+                         layer_norm_epsilon, layer_scale=layer_scale, mlp_kind=mlp_kind,
+                         name=f"{layer_prefix}block_{i + 1}")
             for i in range(num_layers)
         ]
         self.final_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon,
@@ -114,7 +141,15 @@ class ViTBackbone(keras.Model):
         self.pixel_offset = float(pixel_offset)
         self.frontend = frontend
         self.layer_prefix = str(layer_prefix)
+        self.pixel_mean = pixel_mean
+        self.pixel_std = pixel_std
+        self.distillation_token = bool(distillation_token)
+        self.num_register_tokens = int(num_register_tokens)
+        self.layer_scale = None if layer_scale is None else float(layer_scale)
+        self.mlp_kind = mlp_kind
         self.grid_shape = self.patch_embedding.grid_shape
+        # Special tokens after the class token; exit heads skip them to reach the grid.
+        self.extra_tokens = self.patch_embedding.num_prefix_tokens - int(self.use_class_token)
 
     def grid_shape_at(self, block: int) -> tuple[int, int]:
         """The patch grid after `block`: the same after every block of a ViT."""
@@ -146,6 +181,10 @@ class ViTBackbone(keras.Model):
             "frontend": (None if self.frontend is None
                          else keras.saving.serialize_keras_object(self.frontend)),
             "layer_prefix": self.layer_prefix,
+            "pixel_mean": self.pixel_mean, "pixel_std": self.pixel_std,
+            "distillation_token": self.distillation_token,
+            "num_register_tokens": self.num_register_tokens,
+            "layer_scale": self.layer_scale, "mlp_kind": self.mlp_kind,
         }
 
     @classmethod

@@ -3,7 +3,7 @@
 from mexit_tf.errors import MexitError
 from mexit_tf.models.multi_exit_model import FINAL_EXIT
 
-REGIMES = ("end_to_end", "classifier_wise", "layer_wise", "copycat")
+REGIMES = ("end_to_end", "classifier_wise", "layer_wise", "copycat", "finetune")
 
 
 def check_regime(regime: str) -> str:
@@ -21,6 +21,8 @@ def apply_regime(model, regime: str) -> None:
       head) train. For a pretrained backbone.
     - `copycat`: as classifier-wise, and the final head is frozen too (its
       predictions are the targets; see `fit_copycat`).
+
+    `finetune` runs two of these in turn (`fit_finetune`), not one.
     """
     check_regime(regime)
     _unfreeze(model)

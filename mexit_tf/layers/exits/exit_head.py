@@ -36,6 +36,9 @@ class ExitHead(keras.layers.Layer):
         grid_shape: `(gh, gw)` of the patch grid, or None to infer a square grid.
         class_token: whether token 0 is a class token.
         layer_norm_epsilon: epsilon of the head's LayerNorms.
+        extra_tokens: special tokens between the class token and the grid
+            (DeiT's distillation token, DINOv2's registers); heads that read
+            the grid skip them, heads that read the class token ignore them.
     """
 
     head_type = None
@@ -43,7 +46,7 @@ class ExitHead(keras.layers.Layer):
     accepts_audio_token = False
 
     def __init__(self, num_outputs, grid_shape=None, class_token=True, layer_norm_epsilon=1e-6,
-                 **kwargs):
+                 extra_tokens=0, **kwargs):
         super().__init__(**kwargs)
         if int(num_outputs) < 1:
             raise MexitError(f"num_outputs must be >= 1; received {num_outputs!r}.")
@@ -56,10 +59,16 @@ class ExitHead(keras.layers.Layer):
         self.grid_shape = tuple(grid_shape) if grid_shape is not None else None
         self.class_token = bool(class_token)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.extra_tokens = int(extra_tokens)
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patch grid."""
+        return int(self.class_token) + self.extra_tokens
 
     def resolve_grid(self, input_shape):
         """Returns `(gh, gw)`, inferring a square grid from `input_shape` if needed."""
-        num_patches = input_shape[1] - int(self.class_token)
+        num_patches = input_shape[1] - self.num_prefix_tokens
         if self.grid_shape is None:
             side = math.isqrt(num_patches)
             if side * side != num_patches:
@@ -76,7 +85,7 @@ class ExitHead(keras.layers.Layer):
     def split_tokens(self, tokens):
         """Returns `(class_token (B, 1, D) or None, patches (B, N, D))`."""
         if self.class_token:
-            return tokens[:, :1, :], tokens[:, 1:, :]
+            return tokens[:, :1, :], tokens[:, self.num_prefix_tokens:, :]
         return None, tokens
 
     def patch_grid(self, patches):
@@ -103,4 +112,6 @@ class ExitHead(keras.layers.Layer):
         config.update(num_outputs=self.num_outputs,
                       grid_shape=list(self.grid_shape) if self.grid_shape else None,
                       class_token=self.class_token, layer_norm_epsilon=self.layer_norm_epsilon)
+        if self.extra_tokens:  # left out at 0, so configs saved before it stay the same
+            config["extra_tokens"] = self.extra_tokens
         return config

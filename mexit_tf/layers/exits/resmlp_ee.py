@@ -35,7 +35,7 @@ class ResMlpExit(ExitHead):
         return scale, shift
 
     def build(self, input_shape):
-        num_patches = input_shape[1] - int(self.class_token)
+        num_patches = input_shape[1] - self.num_prefix_tokens
         width = input_shape[-1]
         self.norm = keras.layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name="ln")
         self.norm.build(input_shape)
