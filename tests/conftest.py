@@ -9,6 +9,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 import mexit_tf  # noqa: E402
 
@@ -19,6 +20,18 @@ ALL_HEADS = ["mlp_ee", "vit_ee", "cnn_ignore", "cnn_add", "cnn_project", "mixer_
 
 def tiny_backbone(num_layers=3, **overrides):
     return mexit_tf.ViTBackbone(**{**TINY, "num_layers": num_layers, **overrides})
+
+
+def photo_folder(root, classes, size, spacing, count=12):
+    """`root/<class>/<i>.png`: colour images, each class `spacing` levels brighter than the
+    one before (so a tiny model can tell them apart); returns `root`."""
+    rng = np.random.default_rng(0)
+    for index, name in enumerate(classes):
+        (root / name).mkdir()
+        for i in range(count):
+            pixels = rng.integers(0, 60, (size, size, 3)) + spacing * index
+            Image.fromarray(pixels.astype("uint8")).save(root / name / f"{i}.png")
+    return root
 
 
 def tiny_images(count=16, seed=0, shape=(8, 8, 1)):

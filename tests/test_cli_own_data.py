@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import photo_folder
 from PIL import Image
 
 from mexit_tf.cli.main import build_parser, main
@@ -17,14 +18,7 @@ CLASSES = ("astronaut", "cat", "coffee")
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for index, name in enumerate(CLASSES):
-        (root / name).mkdir()
-        for i in range(12):
-            pixels = rng.integers(0, 60, (16, 16, 3)) + 80 * index
-            Image.fromarray(pixels.astype("uint8")).save(root / name / f"{i}.png")
-    return root
+    return photo_folder(tmp_path_factory.mktemp("photos"), CLASSES, size=16, spacing=80)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ import json
 import re
 
 import keras
-import numpy as np
 import pytest
-from PIL import Image
+from conftest import photo_folder
 from test_pretrained_import import tiny_hub_model
 
 from mexit_tf.cli.main import main
@@ -17,14 +16,7 @@ CLASSES = ("boat", "car")
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for index, name in enumerate(CLASSES):
-        (root / name).mkdir()
-        for i in range(12):
-            pixels = rng.integers(0, 60, (20, 20, 3)) + 100 * index
-            Image.fromarray(pixels.astype("uint8")).save(root / name / f"{i}.png")
-    return root
+    return photo_folder(tmp_path_factory.mktemp("photos"), CLASSES, size=20, spacing=100)
 
 
 @pytest.fixture(scope="module")
