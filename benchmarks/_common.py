@@ -1,11 +1,9 @@
 """Shared by the benchmark scripts: side-by-side timing and result files."""
 
-import random
-import statistics
-import time
 from pathlib import Path
 
 from mexit_tf.atomic_files import write_json_atomic
+from mexit_tf.runtime.interleaved_timing import interleaved_medians  # noqa: F401 (re-exported)
 from mexit_tf.versions import library_versions, machine_description
 
 RESULTS = Path(__file__).parent / "results"
@@ -32,29 +30,6 @@ def smoke_model_and_data():
     backbone = mexit_tf.ViTBackbone((8, 8, 1), 2, 16, 3, 2, 32)
     model = mexit_tf.MultiExitModel(backbone, exits={1: "mlp_ee", 2: "mlp_ee"}, num_outputs=3)
     return model, smoke_data()
-
-
-def interleaved_medians(candidates: dict, runs: int, warmup: int = 20) -> dict:
-    """Median ms of each zero-argument callable, timed in alternation run by run.
-
-    Alternating spreads any drift of the machine (other load, frequency) over
-    every candidate alike, which keeps their ratio honest. The order is
-    shuffled every round: in a fixed order each candidate always inherits the
-    caches the same predecessor left, which biased ratios by a few percent.
-    """
-    for _ in range(warmup):
-        for call in candidates.values():
-            call()
-    samples = {name: [] for name in candidates}
-    order = list(candidates)
-    shuffler = random.Random(0)
-    for _ in range(runs):
-        shuffler.shuffle(order)
-        for name in order:
-            started = time.perf_counter()
-            candidates[name]()
-            samples[name].append((time.perf_counter() - started) * 1000.0)
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def run_call(stage, x):

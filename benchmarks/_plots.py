@@ -66,7 +66,8 @@ def plot_policy_study(result: dict, path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy")
     axes[-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Policies calibrated on validation, measured on test (Fashion-MNIST)")
+    data = "Fashion-MNIST-C" if result.get("dataset") == "fashion_mnist_c" else "Fashion-MNIST"
+    fig.suptitle(f"Policies calibrated on validation, measured on test ({data})")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -111,6 +112,27 @@ def plot_deadline_study(result: dict, path) -> None:
             ax.set_title(f"{name}, {state}: {label}", fontsize=9)
             ax.grid(alpha=0.3)
         row_axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_corruption_depth(result: dict, path) -> None:
+    """Per-exit test accuracy against corruption severity (0 = clean), one line per exit."""
+    plt = _pyplot()
+    exits = result["exits"]
+    levels = sorted(result["by_severity"][exits[-1]], key=int)
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    colors = plt.cm.viridis([i / max(1, len(exits) - 1) for i in range(len(exits))])
+    for name, color in zip(exits, colors, strict=True):
+        ax.plot([int(s) for s in levels], [result["by_severity"][name][s] for s in levels],
+                "o-", color=color, markersize=4, label=name.replace("_", " "))
+    ax.set_xticks([int(s) for s in levels])
+    ax.set_xlabel("corruption severity (0 = clean)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="exit (block)", title_fontsize=8)
+    ax.set_title("Fashion-MNIST-C: accuracy by severity at each exit", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -42,16 +42,29 @@ def study_recipe(train_images: int, epochs: int, smoke: bool) -> dict:
     return recipe
 
 
-def study_data(train_images: int, smoke: bool):
-    """Fashion-MNIST (first `train_images` of the train split; full validation and test),
-    or 8x8 noise for `--smoke`."""
+def study_data(train_images: int, smoke: bool, dataset: str = "fashion_mnist"):
+    """Fashion-MNIST or its graded corruptions, `fashion_mnist_c` (first `train_images` of
+    the train split; full validation and test), or 8x8 noise for `--smoke`."""
     if smoke:
         from _common import smoke_data
 
         return smoke_data()
-    from mexit_tf.data import load_fashion_mnist
+    from mexit_tf.data.dataset_loader import load_dataset
 
-    return load_fashion_mnist(seed=SEED).subset(train_images)
+    return load_dataset({"dataset": dataset, "seed": SEED}).subset(train_images)
+
+
+def add_dataset_argument(parser) -> None:
+    parser.add_argument("--dataset", default="fashion_mnist",
+                        choices=("fashion_mnist", "fashion_mnist_c"),
+                        help="clean Fashion-MNIST, or its graded corruptions (results are "
+                        "saved with the dataset's name beside the clean ones)")
+
+
+def result_name(study: str, args) -> str:
+    """`policy_study`, or `policy_study_fashion_mnist_c` for the corrupted data."""
+    dataset = getattr(args, "dataset", "fashion_mnist")
+    return study if dataset == "fashion_mnist" else f"{study}_{dataset}"
 
 
 def study_backbone(smoke: bool, num_layers: int | None = None) -> mexit_tf.ViTBackbone:
@@ -119,8 +132,17 @@ def study_arguments(parser) -> None:
 
 def study_setup(args) -> SimpleNamespace:
     """recipe, data, work (cache folder or None), runs, num_layers, num_classes of a study."""
-    data = study_data(args.train_images, args.smoke)
+    dataset = getattr(args, "dataset", "fashion_mnist")
+    data = study_data(args.train_images, args.smoke, dataset)
+    recipe = study_recipe(args.train_images, args.epochs, args.smoke)
+    work = None if args.smoke else Path(args.work)
+    if dataset == "fashion_mnist_c" and not args.smoke:
+        # As corruption_depth.py and exit_placement.py write it, so their models are shared;
+        # in a folder of its own, so the clean models' cache is not overwritten.
+        from mexit_tf.data.corruptions import SEVERITIES
+
+        recipe.update(dataset=dataset, corruptions=SEVERITIES)
+        work = work / dataset
     return SimpleNamespace(
-        recipe=study_recipe(args.train_images, args.epochs, args.smoke), data=data,
-        work=None if args.smoke else Path(args.work), runs=5 if args.smoke else args.runs,
+        recipe=recipe, data=data, work=work, runs=5 if args.smoke else args.runs,
         num_layers=study_backbone(args.smoke).num_layers, num_classes=len(data.class_names))

@@ -50,7 +50,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _background_load import BackgroundLoad  # noqa: E402
 from _common import save_result  # noqa: E402
-from _study import study_arguments, study_backbone, study_setup, train_cached  # noqa: E402
+from _study import (  # noqa: E402
+    add_dataset_argument,
+    result_name,
+    study_arguments,
+    study_backbone,
+    study_setup,
+    train_cached,
+)
 from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
 from mexit_tf.converters.stage_builder import build_stage_models  # noqa: E402
 from mexit_tf.converters.tflite_conversion import convert_to_tflite  # noqa: E402
@@ -335,6 +342,7 @@ def ti16(args, load):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     study_arguments(parser)
+    add_dataset_argument(parser)
     parser.add_argument("--examples", type=int, default=10000,
                         help="CPU preset test examples (all 10k: a 1-point gap is ~2 s.d.)")
     parser.add_argument("--ti-examples", type=int, default=1500,
@@ -353,16 +361,19 @@ def main(argv=None):
     started = time.perf_counter()
     load = BackgroundLoad(args.load_processes, args.load_duty, 20.0,
                           seconds=30 if args.smoke else 1800)
+    # Ti/16 runs on synthetic images: its figures do not depend on --dataset (clean run only).
     result = {"load": load.describe(), "default_setting": DEFAULT_LABEL,
-              "cpu_preset": cpu_preset(args, load), "ti16_224": ti16(args, load)}
+              "dataset": args.dataset, "cpu_preset": cpu_preset(args, load),
+              "ti16_224": ti16(args, load) if args.dataset == "fashion_mnist" else None}
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     if not args.smoke:
-        save_result("deadline_study", result, "python benchmarks/deadline_study.py "
+        save_result(result_name("deadline_study", args), result,
+                    f"python benchmarks/deadline_study.py --dataset {args.dataset} "
                     f"--train-images {args.train_images} --epochs {args.epochs} "
                     f"--examples {args.examples} --ti-examples {args.ti_examples} "
                     f"--deadlines {args.deadlines}", note=args.note)
     for name in ("cpu_preset", "ti16_224"):
-        for state, table in result[name]["states"].items():
+        for state, table in (result[name] or {"states": {}})["states"].items():
             print(name, state, [(row["deadline_ms"], row["floor_miss_rate"],
                                  row["candidates"][f"gated {DEFAULT_LABEL}"]["miss_rate"],
                                  row["candidates"][f"ungated {DEFAULT_LABEL}"]["miss_rate"])

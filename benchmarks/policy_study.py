@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import interleaved_medians, run_call, save_result  # noqa: E402
 from _study import (  # noqa: E402
     accuracy,
+    add_dataset_argument,
     cached_model,
+    result_name,
     study_arguments,
     study_backbone,
     study_setup,
@@ -53,6 +55,7 @@ TARGETS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)  # accuracy-loss targets, po
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     study_arguments(parser)
+    add_dataset_argument(parser)
     parser.add_argument("--qat-epochs", type=int, default=1)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -100,13 +103,15 @@ def main(argv=None):
     baselines = {str(d): {"ms": round(medians[f"truncated {d}"], 4),
                           "test_accuracy": accuracy(_predict_final(m, data.x_test), data.y_test)}
                  for d, m in truncated.items()}
-    result = {"data": data.describe(), "recipe": recipe, "qat": qat_settings,
+    result = {"data": data.describe(), "dataset": args.dataset, "recipe": recipe,
+              "qat": qat_settings,
               "targets_points": list(TARGETS), "runs": runs, "threads": 1,
               "bundles": bundles, "truncated": baselines,
               "versus_smaller_models": versus_smaller_models(bundles, baselines),
               "seconds": seconds, "wall_seconds": round(time.perf_counter() - started, 1)}
     if not args.smoke:
-        save_result("policy_study", result, "python benchmarks/policy_study.py --train-images "
+        save_result(result_name("policy_study", args), result,
+                    f"python benchmarks/policy_study.py --dataset {args.dataset} --train-images "
                     f"{args.train_images} --epochs {args.epochs} --qat-epochs {args.qat_epochs}",
                     recipe["seed"], note=args.note)
     print(result["versus_smaller_models"])

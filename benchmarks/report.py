@@ -13,7 +13,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _plots import plot_deadline_study, plot_exit_heads, plot_policy_study  # noqa: E402
+from _plot_exit_placement import plot_exit_placement  # noqa: E402
+from _plots import (  # noqa: E402
+    plot_corruption_depth,
+    plot_deadline_study,
+    plot_exit_heads,
+    plot_policy_study,
+)
+from _report_common import provenance as _provenance  # noqa: E402
+from _report_common import recipe as _recipe  # noqa: E402
+from _report_common import table as _table  # noqa: E402
+from _report_corruption import corruption_depth_section  # noqa: E402
+from _report_exit_placement import exit_placement_section  # noqa: E402
+from _report_throughput import plot_throughput, throughput_section  # noqa: E402
 
 from mexit_tf.atomic_files import write_json_atomic, write_text_atomic  # noqa: E402
 
@@ -24,21 +36,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 def _load(name, results=RESULTS):
     path = Path(results) / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _provenance(result):
-    versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
-    machine = result["machine"]
-    seed = f"Seed {result['seed']}. " if "seed" in result else ""
-    # Studies record a `note` when a run was not clean (e.g. timed beside other work).
-    note = f"Note: {result['note']}  \n" if result.get("note") else ""
-    return (f"{note}Command: `{result['command']}`  \n{seed}Machine: {machine['cpu_count']} CPUs "
-            f"({machine['processor']}, {machine['machine']}, {machine['system']}); {versions}.")
-
-
-def _table(headers, rows):
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
 def training_section(result):
@@ -186,17 +183,6 @@ def dynamic_section(result):
     return lines + [_provenance(result), ""]
 
 
-def _recipe(result):
-    recipe = result["recipe"]
-    return (f"Every model trained with one recipe: {recipe['backbone']} backbone, first "
-            f"{recipe['train_images']} training images, {recipe['epochs']} epochs, batch "
-            f"{recipe['batch_size']}, AdamW lr {recipe['learning_rate']} (warm-up "
-            f"{recipe['warmup_epochs']} epoch, cosine), weight decay {recipe['weight_decay']}, "
-            f"label smoothing {recipe['label_smoothing']}, seed {recipe['seed']}. This is a "
-            "reduced budget (the CPU preset trains 55000 images for 7 epochs), so absolute "
-            "accuracies sit below the preset's; the comparisons are like for like.")
-
-
 def exit_heads_section(result):
     depths = [str(d) for d in result["depths"]]
     heads = result["heads"]
@@ -244,8 +230,16 @@ def exit_heads_section(result):
     return lines + [_provenance(result), ""]
 
 
+def _dataset_suffix(result) -> tuple[str, str]:
+    """(" on Fashion-MNIST-C", "_fashion_mnist_c") for a study rerun on the corrupted data,
+    ("", "") for clean Fashion-MNIST."""
+    dataset = result.get("dataset", "fashion_mnist")
+    return ("", "") if dataset == "fashion_mnist" else (" on Fashion-MNIST-C", f"_{dataset}")
+
+
 def policy_section(result):
-    lines = ["## Policy study: every policy, float32 and int8, vs smaller models", "",
+    title, file = _dataset_suffix(result)
+    lines = [f"## Policy study{title}: every policy, float32 and int8, vs smaller models", "",
              f"Data: {result['data']}. {_recipe(result)} Model: an `mlp_ee` exit after every "
              f"block; int8 after {result['qat']['epochs']} epoch(s) of QAT. Each policy is "
              "calibrated on validation for accuracy-loss targets of "
@@ -253,8 +247,8 @@ def policy_section(result):
              "test. The alternative is a backbone truncated after k blocks and trained alone "
              "(float32). Latency: LiteRT, 1 thread, all stages and truncated models timed side "
              f"by side, medians of {result['runs']} runs; a policy's latency is the mean over "
-             "test images of the stages each one ran.", "", "![policy study](policy_study.png)",
-             ""]
+             "test images of the stages each one ran.", "",
+             f"![policy study](policy_study{file}.png)", ""]
     final_alone = result["truncated"][max(result["truncated"], key=int)]
     rows = []
     for name, curves in result["bundles"].items():
@@ -450,6 +444,98 @@ def audio_visual_section(result):
     return lines + ["", _provenance(result), ""]
 
 
+def _spread(row, scale=1.0, digits=3) -> str:
+    """'mean (min to max)' of a summary entry, times `scale` (100 for points)."""
+    low, high = row["min"] * scale, row["max"] * scale
+    return f"{row['mean'] * scale:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def pretrained_section(result):
+    sizes, pretraining = result["sizes"], result["pretraining"]
+    seeds = result["seeds"]
+    pre, rand = (result["starts"][s]["summary"] for s in ("pretrained", "random"))
+    lines = ["## Fine-tuning from a pretrained ViT vs random init", "",
+             f"Data: {result['data']}. A small keras-hub `ViTBackbone` ({sizes['num_layers']} "
+             f"blocks, width {sizes['hidden_dim']}, patch 4 at 28x28x1) is pretrained with "
+             f"keras-hub's own `fit` on Fashion-MNIST's first 5 classes ({pretraining['images']} "
+             f"images, {pretraining['epochs']} epochs, train accuracy "
+             f"{pretraining['train_accuracy']:.3f}, {pretraining['seconds']:.0f} s) and saved as a "
+             "keras-hub preset; the same architecture at random init is saved beside it. Each "
+             "is fine-tuned with `mexit train --from PRESET` (the `finetune` recipe: exits and "
+             "head on the frozen backbone, then everything with layer-wise decay; crop and "
+             f"flip off) on the other 5 classes ({', '.join(result['finetune_classes'])}): "
+             f"{sizes['per_class']} training images per class, {sizes['val_per_class']} for "
+             f"validation (the policy's calibration) and {sizes['test_per_class']} test images "
+             f"per class. One pretraining; fine-tuning seeds {', '.join(map(str, seeds))}. "
+             "Figures are the mean over seeds (min to max).", ""]
+    rows = []
+    for name, row in pre["test_accuracy"].items():
+        other = rand["test_accuracy"][name]
+        rows.append((name, _spread(row), _spread(other),
+                     f"{100 * (row['mean'] - other['mean']):+.1f}",
+                     _spread(pre["train_accuracy"][name]),
+                     _spread(rand["train_accuracy"][name])))
+    lines += _table(["exit", "test: pretrained", "test: random init",
+                     "pretrained - random (points)", "train: pretrained", "train: random init"],
+                    rows)
+    ahead = [r[0] for r in rows if float(r[3]) > 0]
+    lines += ["", (f"Fine-tuning from the pretrained weights is ahead at {', '.join(ahead)} "
+                   if ahead else "Fine-tuning from the pretrained weights is ahead at no exit ") +
+              f"({len(ahead)} of {len(rows)} exits, mean over {len(seeds)} seeds).", "",
+              "Calibrated policy (test split) and time in `fit` (both phases):", ""]
+    lines += _table(["start", "speed-up vs all stages", "loss vs final exit (points)",
+                     "train seconds"],
+                    [(start, _spread(s["policy_speedup"], digits=2),
+                      _spread(s["policy_loss"], 100, 1), _spread(s["train_seconds"], digits=0))
+                     for start, s in (("pretrained", pre), ("random init", rand))])
+    probes = result["linear_probe"]
+    lines += ["", "Linear probe of the frozen features before any fine-tuning (a ridge "
+              "classifier on the class token after each block, trained on the "
+              f"{5 * sizes['per_class']} training images, scored on the test images):", ""]
+    lines += _table(["block", "pretrained features", "random features"],
+                    [(block.replace("block_", ""), f"{probes['pretrained'][block]:.3f}",
+                      f"{probes['random'][block]:.3f}") for block in probes["pretrained"]])
+    lines += ["", _pretrained_cause(result, pre, rand), ""]
+    return lines + [_provenance(result), ""]
+
+
+def _pretrained_cause(result, pre, rand) -> str:
+    """Why the starts differ, in the order it was checked: do the weights arrive, are
+    the frozen features better, does fine-tuning fit the training images."""
+    gap = max(result["import_max_abs_diff"].values())
+    probes = result["linear_probe"]
+    blocks = list(probes["pretrained"])
+    behind = [b for b in blocks if probes["pretrained"][b] < probes["random"][b]]
+    last = blocks[-1]
+    fit = {start: s["train_accuracy"]["final"]["mean"] for start, s in
+           (("pretrained", pre), ("random", rand))}
+    test = {start: s["test_accuracy"]["final"]["mean"] for start, s in
+            (("pretrained", pre), ("random", rand))}
+    same = ("are identical to keras-hub's" if gap == 0 else
+            f"differ from keras-hub's by at most {gap:.1e}")
+    text = (f"Why: the preset's weights arrive (the imported backbone's output tokens {same} "
+            "on test images). Before any fine-tuning, the "
+            f"pretrained features probe worse than random ones at {len(behind)} of "
+            f"{len(blocks)} blocks (after the last block {probes['pretrained'][last]:.3f} vs "
+            f"{probes['random'][last]:.3f}). ")
+    if len(behind) > len(blocks) / 2:
+        text += ("Pretraining on tops, trousers, dresses and coats taught features that tell "
+                 "those apart and lost some of what tells sandals, shirts, sneakers, bags "
+                 "and boots apart; at 28x28 a random ViT's tokens still carry the pixels, "
+                 "which do that better. ")
+    if fit["pretrained"] >= fit["random"] - 0.02:
+        text += (f"Fine-tuning does not underfit: the final exit fits its training images "
+                 f"({fit['pretrained']:.3f} pretrained, {fit['random']:.3f} random init), so "
+                 "the lower learning rate and layer decay do not hold it back; at test its "
+                 f"final exit is {100 * abs(test['pretrained'] - test['random']):.1f} points "
+                 f"{'behind' if test['pretrained'] < test['random'] else 'ahead'}. ")
+    else:
+        text += (f"The pretrained start also fits its training images less "
+                 f"({fit['pretrained']:.3f} vs {fit['random']:.3f} at the final exit). ")
+    return text + ("A source this narrow is no evidence for or against `--from` with an "
+                   "ImageNet-pretrained DeiT or DINOv2 on photos; it shows the path end to end.")
+
+
 def record_training(metrics_path, command, note):
     metrics = json.loads(Path(metrics_path).read_text())
     result = {key: metrics[key] for key in ("data", "validation", "test", "train_seconds",
@@ -578,6 +664,11 @@ def draw_plots(docs: Path, results: Path = RESULTS) -> None:
     for name, path, draw in (
             ("exit_heads", "exit_heads.png", plot_exit_heads),
             ("policy_study", "policy_study.png", plot_policy_study),
+            ("policy_study_fashion_mnist_c", "policy_study_fashion_mnist_c.png",
+             plot_policy_study),
+            ("corruption_depth", "corruption_depth.png", plot_corruption_depth),
+            ("exit_placement", "exit_placement.png", plot_exit_placement),
+            ("throughput", "throughput.png", plot_throughput),
             ("deadline_study", "deadline_study.png", plot_deadline_study),
             ("dynamic_inference", "dynamic_inference_float32.png",
              lambda r, p: draw_tradeoff(r["tradeoff"], p, "Fashion-MNIST test, float32 bundle, "
@@ -616,7 +707,12 @@ def main(argv=None):
                          ("audio_exits", audio_section),
                          ("counting_exits", counting_section),
                          ("audio_visual_counting", audio_visual_section),
-                         ("deadline_study", deadline_section)):
+                         ("deadline_study", deadline_section),
+                         ("corruption_depth", corruption_depth_section),
+                         ("policy_study_fashion_mnist_c", policy_section),
+                         ("exit_placement", exit_placement_section),
+                         ("throughput", throughput_section),
+                         ("pretrained_finetune", pretrained_section)):
         result = _load(name, args.results)
         if result:
             sections += render(result)

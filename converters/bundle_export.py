@@ -99,7 +99,7 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
                   policy=None, target_loss=0.005, budget_ms=None, overwrite=False,
                   parity_examples=None, latency_runs=50, progress=True, source=None,
                   ptq=False, representative_examples=200, sigmas=1.0,
-                  data_record=None) -> dict:
+                  data_record=None, exit_placement=None) -> dict:
     """Exports `model` to a bundle folder; returns the manifest.
 
     `calibration_data=(x, y)` is a held-out split (validation, never test): it
@@ -119,6 +119,9 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
     its float32 twin raises a `FragmentationWarning` naming the ops left out.
     `parity_examples` (default 32 for float32, 256 for quantized modes: their
     gate is an agreement rate) feed the parity check.
+
+    `exit_placement` (a record from `exit_placement.place_exits` or
+    `listed_placement`) says which exits of the full model were left out, and why.
 
     `data_record` (default: `model.data_source`) is written to the manifest's
     `data`, so later commands reload the same data. Only a folder that is a mexit
@@ -150,6 +153,8 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
                                  parity_examples, latency_runs, source, representative)
         manifest["int8_from"] = int8_from
         manifest["data"] = data_record
+        if exit_placement is not None:
+            manifest["exit_placement"] = exit_placement
         write_json_atomic(staging / MANIFEST_NAME, manifest)
         return calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
                                 progress, manifest, sigmas)
@@ -333,6 +338,15 @@ def input_spec(backbone, name: str | None = None) -> dict:
     if not hasattr(backbone, "pixel_scale"):  # a CNN: its own layers scale the pixels
         return {**spec, "preprocessing": "none: feed raw pixel values; stage 0 holds the "
                                          "CNN's own preprocessing layers"}
-    return {**spec, "preprocessing": "none: feed raw pixel values; stage 0 computes "
-                                     "x * pixel_scale + pixel_offset",
+    steps = "x * pixel_scale + pixel_offset"
+    if getattr(backbone, "pixel_mean", None) is not None:
+        # A pretrained model's per-channel normalisation (--from): folded into stage 0
+        # too, and said here so nobody applies it a second time.
+        steps += (f", then (x - pixel_mean) / pixel_std per channel with pixel_mean "
+                  f"{_rounded(backbone.pixel_mean)} and pixel_std {_rounded(backbone.pixel_std)}")
+    return {**spec, "preprocessing": f"none: feed raw pixel values; stage 0 computes {steps}",
             "pixel_scale": backbone.pixel_scale, "pixel_offset": backbone.pixel_offset}
+
+
+def _rounded(values) -> list:
+    return [round(float(value), 6) for value in values]

@@ -75,3 +75,20 @@ def run_mexit(*args, cwd=None, timeout=600):
     """Runs the `mexit` CLI in a subprocess; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "mexit_tf.cli.main", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks")
+
+
+def load_benchmark(name: str):
+    """benchmarks/{name}.py as a module (the scripts are not a package; their own imports,
+    `_common` and the like, resolve from the benchmarks folder)."""
+    import importlib.util
+
+    if BENCHMARKS not in sys.path:
+        sys.path.insert(0, BENCHMARKS)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,6 +3,7 @@ on 1,000 real Fashion-MNIST test images and a small ViT trained briefly on real
 Fashion-MNIST (exits after blocks 1, 2 and 3, and the final one)."""
 
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -33,6 +34,7 @@ from mexit_tf.runtime.batched_cascade import (
 from mexit_tf.runtime.latency_model import LatencyModel
 
 IMAGES = 1000
+ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = [1, 7, 64]
 
 
@@ -157,6 +159,35 @@ def test_run_to_end_equals_predict_and_run_all(batched, cascade, fashion, one_by
     _assert_same(got, one_by_one["run_to_end"], f"run_to_end at batch {batch_size}")
     assert {r.stopped_by for r in got} == {"last_stage"}
     assert all(len(r.stage_latencies_ms) == 4 and r.latency_ms > 0 for r in got)
+
+
+@pytest.mark.parametrize("batch_size", [7, 64])
+def test_run_all_in_batches_equals_run_all_one_by_one(batched, cascade, fashion, batch_size):
+    want, _ = cascade.run_all(fashion[1], progress=False)
+    got = batched.run_all(fashion[1], batch_size, progress=False)
+    assert [g.shape for g in got] == [w.shape for w in want] == [(IMAGES, 10)] * 4
+    assert max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True)) <= 1e-5
+
+
+def test_evaluate_in_batches_reports_what_evaluate_does(cascade, fashion):
+    from mexit_tf.runtime.cascade_report import evaluate_in_batches
+
+    _, images, labels = fashion
+    want = cascade.evaluate(images[:300], labels[:300], progress=False)
+    got = evaluate_in_batches(cascade, images[:300], labels[:300], batch_size=32,
+                              num_threads=1, latency_sample=40, throughput_sample=100,
+                              progress=False)
+    for key in ("examples", "exit_accuracy", "policy_accuracy", "exit_histogram", "policy"):
+        assert got[key] == want[key], key
+    assert got["latency_sample"] == {"examples": 40, "threads": 1}
+    assert got["throughput"]["examples"] == 100 and got["throughput"]["threads"] == 1
+    assert got["throughput"]["images_per_s"] > 0
+    assert got["throughput"]["all_stages_images_per_s"] > 0
+    # Stage time per image: every example charged the batch-1 medians of the stages it needed.
+    stage_ms = np.array(list(got["stage_latency_ms"].values()))
+    shares = np.array(list(got["exit_histogram"].values()))
+    assert got["mean_latency_ms"] == pytest.approx(float(shares @ np.cumsum(stage_ms)), abs=2e-3)
+    assert got["wall_ms"]["all_stages_mean"] > 0 and got["wall_clock_speedup"] > 0
 
 
 def test_a_list_of_examples_and_an_array_give_the_same_answers(batched, fashion, policies):
@@ -321,19 +352,45 @@ def test_regression_policies_decide_as_predict(regression_bundle, kind):
                        for g, w in zip(got, want, strict=True)) <= 1e-5
 
 
-def test_the_throughput_benchmark_runs_at_smoke_size(tmp_path):
-    import importlib.util
-    from pathlib import Path
+@pytest.fixture(scope="module")
+def throughput_module():
+    """benchmarks/throughput.py, loaded as a module."""
+    from conftest import load_benchmark
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("throughput_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.main(["--smoke", "--out", str(tmp_path / "throughput.json")])
-    measured = result["by_threads"]["1"]
+    return load_benchmark("throughput")
+
+
+def test_the_throughput_benchmark_runs_at_smoke_size(throughput_module, tmp_path):
+    result = throughput_module.main(["--smoke", "--ti16", "--out",
+                                     str(tmp_path / "throughput.json")])
     assert result["smoke"] and (tmp_path / "throughput.json").exists()
-    assert measured["same_exits_as_batch_1"] and not measured["unbatchable_stages"]
-    for size in result["batch_sizes"]:
-        row = measured["candidates"][f"batched_cascade@{size}"]
-        assert row["images_per_s"] > 0
-        assert row["accuracy"] == measured["candidates"]["cascade_b1"]["accuracy"]
+    assert set(result["configs"]) == {"CPU preset float32", "Ti/16 224x224 float32",
+                                      "Ti/16 224x224 int8"}
+    for name, config in result["configs"].items():
+        measured = config["by_threads"]["1"]
+        assert measured["same_exits_as_batch_1"] and not measured["unbatchable_stages"], name
+        for size in config["batch_sizes"]:
+            row = measured["candidates"][f"batched_cascade@{size}"]
+            assert row["images_per_s"] > 0
+            assert row["accuracy"] == measured["candidates"]["cascade_b1"]["accuracy"]
+    # The synthetic Ti/16 policy sends rows out at every early exit.
+    mix = result["configs"]["Ti/16 224x224 float32"]["by_threads"]["1"]["candidates"][
+        "cascade_b1"]["exit_mix"]
+    assert all(share > 0 for share in mix[:3]), mix
+
+
+def test_the_eval_timing_compares_two_trees_end_to_end(throughput_module, fashion):
+    timing = throughput_module.eval_timing(str(ROOT), fashion[0], 1, limit=300,
+                                           data="fashion_mnist")
+    # The same tree on both sides: the same per-exit table, two positive times.
+    assert timing["same_per_exit_table"] and timing["examples"] == 300
+    assert min(timing["seconds"].values()) > 0
+
+
+def test_a_mix_policy_sends_the_asked_shares_out(throughput_module):
+    rng = np.random.default_rng(0)
+    outputs = [rng.standard_normal((1000, 10)) for _ in range(4)]
+    policy = throughput_module.mix_policy(outputs, [0.5, 0.3, 0.1])
+    exits = policy.select_exits(outputs)
+    np.testing.assert_allclose(np.bincount(exits, minlength=4) / 1000, [0.5, 0.3, 0.1, 0.1],
+                               atol=0.002)

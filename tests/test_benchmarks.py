@@ -1,21 +1,17 @@
 """Every benchmark script runs at smoke size (figures come from full runs, not here)."""
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_benchmark
 
 
 class FakeClock:
@@ -271,10 +267,7 @@ def test_deadline_summary_counts_misses_per_deadline_and_finds_the_best_punctual
 def test_background_load_runs_and_ends():
     import time
 
-    spec = importlib.util.spec_from_file_location("_background_load",
-                                                  BENCHMARKS / "_background_load.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("_background_load")
     load = module.BackgroundLoad(processes=1, duty=0.5, period_ms=10, seconds=0.5)
     with load:
         (process,) = load._running
@@ -462,7 +455,9 @@ def test_every_benchmark_script_is_covered(script):
                       "report",
                       # smoke-tested beside their features:
                       "pretrained_finetune",  # tests/test_pretrained_benchmark.py
-                      "throughput"}  # tests/test_batched_cascade.py
+                      "throughput",  # tests/test_batched_cascade.py
+                      "corruption_depth",  # tests/test_fashion_mnist_c.py
+                      "exit_placement"}  # tests/test_exit_placement.py
 
 
 def test_readme_figures_link_to_sections_that_exist():
@@ -480,7 +475,8 @@ def test_readme_figures_link_to_sections_that_exist():
 
 
 def test_interleaved_medians_time_every_candidate_in_a_shuffled_order(monkeypatch):
-    common = _load("_common")
+    from mexit_tf.runtime import interleaved_timing as common
+
     clock = _injected_clock(monkeypatch, common)
     order = []
     # "c" alternates 2 ms and 100 ms; after its warm-up call (2 ms), 16 of its 31 timed

@@ -75,6 +75,50 @@ def test_eval_predict_bench_calibrate(cli_bundle, image_folder, capsys, tmp_path
     assert json.loads((cli_bundle / "manifest.json").read_text())["policy"]["type"] == "entropy"
 
 
+def test_eval_reports_throughput_and_a_batch_1_latency_sample(cli_bundle, image_folder, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(cli_bundle), "--data", f"folder:{image_folder}", "--json",
+                 "--batch-size", "2", "--latency-sample", "2", "--threads", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["latency_sample"] == {"examples": 2, "threads": 1}
+    assert report["throughput"]["batch_size"] == 2 and report["throughput"]["threads"] == 1
+    assert report["throughput"]["images_per_s"] > 0
+    assert main(["eval", str(cli_bundle), "--data", f"folder:{image_folder}",
+                 "--batch-size", "2", "--latency-sample", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"throughput \d+ images/s under the policy .*batches of 2", printed)
+    assert "(batch 1, 1 thread(s), on 2 of the examples)" in printed
+
+
+def test_predict_answers_folders_in_batches_in_order(cli_bundle, image_folder, tmp_path,
+                                                     capsys):
+    nested = tmp_path / "photos"
+    (nested / "deeper").mkdir(parents=True)
+    sources = sorted((image_folder / "bee").glob("*.png"))[:7]
+    for number, source in enumerate(sources):
+        folder = nested if number < 3 else nested / "deeper"
+        (folder / f"p{number}.png").write_bytes(source.read_bytes())
+    (nested / "deeper" / "broken.png").write_text("not an image")
+    (nested / "notes.txt").write_text("not an image either, and not one by its name")
+    capsys.readouterr()
+    assert main(["predict", str(cli_bundle), str(nested), "--batch-size", "1"]) == 2
+    one_by_one = capsys.readouterr()
+    assert main(["predict", str(cli_bundle), str(nested), "--batch-size", "4"]) == 2
+    batched = capsys.readouterr()
+    lines = batched.out.strip().splitlines()
+    # The folder's own files first, then its subfolder's, each in name order; one line each.
+    want = [str(nested / f"p{n}.png") for n in range(3)] + \
+        [str(nested / "deeper" / f"p{n}.png") for n in range(3, 7)]
+    assert [line.split(": ")[0] for line in lines] == want
+    assert all("its share of a batch of" in line for line in lines)
+    answers = [line.split(", ")[0] for line in lines]
+    assert answers == [line.split(", ")[0] for line in one_by_one.out.strip().splitlines()]
+    assert "broken.png: cannot decode" in batched.err
+    assert "1 of 8 file(s) could not be read" in batched.err
+    _error(capsys, ["predict", str(cli_bundle), str(tmp_path / "photos" / "deeper"),
+                    str(tmp_path), "--batch-size", "0"], r"--batch-size")
+
+
 def test_calibration_never_touches_the_test_split(model_file, image_folder, tmp_path,
                                                   monkeypatch):
     import mexit_tf.data.dataset_loader as loader

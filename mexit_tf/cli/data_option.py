@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mexit_tf.errors import MexitError
 
-DATA_HELP = ("'fashion_mnist', 'folder:PATH' (one sub-folder per class, or train/ "
+DATA_HELP = ("'fashion_mnist', 'fashion_mnist_c' (Fashion-MNIST with graded corruptions), "
+             "'folder:PATH' (one sub-folder per class, or train/ "
              "validation/ test/ folders of them) or, for audio models, 'audio:PATH' "
              "(PATH/{validation,test}/<class>/*.wav). Default: the data the model was "
              "trained on, as recorded in the model or bundle (fashion_mnist if none is). "
@@ -44,8 +45,11 @@ def load_splits(spec: str, image_shape, record: dict | None = None, command: str
     """
     from mexit_tf.data.dataset_loader import load_dataset
 
-    seed = record.get("seed", 0) if record and data_spec(record) == spec else 0
-    config = {"dataset": spec, "image_size": tuple(image_shape[:2]), "seed": seed,
+    recorded = record if record and data_spec(record) == spec else {}
+    config = {"dataset": spec, "image_size": tuple(image_shape[:2]),
+              "seed": recorded.get("seed", 0),
+              # fashion_mnist_c: the recorded corruptions, so eval sees the trained-on ones.
+              "corruption_seed": recorded.get("corruption_seed"),
               "color_mode": "grayscale" if image_shape[-1] == 1 else "rgb"}
     data = load_dataset(config)
     for note in data.notes:
@@ -77,7 +81,7 @@ def load_split(spec: str, split: str, input_spec: dict, labels=None, allow_subse
         raise MexitError(
             f"The model takes {'audio' if is_audio else 'images'} of shape {shape}; received "
             f"--data {spec!r}. " + ("Pass --data audio:PATH." if is_audio else
-                                    "Pass fashion_mnist or folder:PATH."))
+                                    "Pass fashion_mnist, fashion_mnist_c or folder:PATH."))
     if is_audio:
         from mexit_tf.data.audio_folder import load_audio_folder
 

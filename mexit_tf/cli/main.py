@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mexit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mexit predict … | head`): stop quietly, as Unix tools do.
+        # Python would complain again when it flushes stdout at exit: point it elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ModuleNotFoundError as error:
         if args.debug or (error.name or "").partition(".")[0] not in TRAINING_MODULES:
             raise

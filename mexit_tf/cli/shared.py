@@ -107,8 +107,19 @@ def format_report(report) -> str:
                  f"ms per image, {report['speedup_vs_all_stages']:.2f}x less than every stage "
                  f"({report['examples']} test examples)")
     if wall:
+        sample = report.get("latency_sample")
+        measured = (f" (batch 1, {sample['threads']} thread(s), on {sample['examples']} of the "
+                    f"examples)" if sample else "")
         lines.append(f"wall clock {wall['mean']:.4f} ms per image (p99 {wall['p99']:.4f}), "
-                     f"{report['wall_clock_speedup']:.2f}x faster than running every stage")
+                     f"{report['wall_clock_speedup']:.2f}x faster than running every stage"
+                     f"{measured}")
+    throughput = report.get("throughput")
+    if throughput:
+        lines.append(f"throughput {throughput['images_per_s']:.0f} images/s under the policy "
+                     f"(first {throughput['examples']} examples), "
+                     f"{throughput['all_stages_images_per_s']:.0f} images/s running every "
+                     f"stage (batches of {throughput['batch_size']}, "
+                     f"{throughput['threads']} thread(s))")
     if report.get("data_source"):
         lines.append(f"data: {report['data_source']}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ eval reload the same data (and the same split) without --data.
 
 Examples:
     mexit train --out runs/fmnist                          # Fashion-MNIST, XS/4 ViT
+    mexit train --data fashion_mnist_c --out runs/fmnist_c # with graded corruptions
     mexit train --data folder:photos --image-size 64,64 --out runs/photos
     mexit train --data folder:photos --vit Ti/16 --image-size 224,224 --exits 4,8 --out r
     mexit train --data folder:photos --out runs/photos --resume      # after an interruption
@@ -44,7 +45,8 @@ def add_parser(commands):
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", metavar="SOURCE",
-                        help="'fashion_mnist' (default) or 'folder:PATH' (see above)")
+                        help="'fashion_mnist' (default), 'fashion_mnist_c' (Fashion-MNIST with "
+                             "graded corruptions) or 'folder:PATH' (see above)")
     parser.add_argument("--from", dest="source", metavar="SOURCE",
                         help="start from a pretrained keras-hub ViT, DeiT or DINOv2: preset "
                              "name, kaggle:// or hf:// handle, preset folder or .keras file "
@@ -60,11 +62,11 @@ def add_parser(commands):
                         help="early exits after these blocks: '2,4' (mlp_ee heads) or "
                              "'2:sl_vit,4:mlp_ee' (default: after every block)")
     parser.add_argument("--epochs", type=positive_int,
-                        help="training epochs (preset: 7; finetune: 5, after head_epochs 2 "
+                        help="training epochs (preset: 7; finetune: 15, after head_epochs 5 "
                              "with the backbone frozen)")
     parser.add_argument("--batch-size", type=positive_int, help="batch size (preset: 128)")
     parser.add_argument("--lr", type=positive_float,
-                        help="peak learning rate (preset: 2e-3; finetune: 1e-4, after "
+                        help="peak learning rate (preset: 2e-3; finetune: 5e-4, after "
                              "head_learning_rate 1e-3 for the heads alone)")
     parser.add_argument("--regime",
                         help="end_to_end (default), classifier_wise, layer_wise, "

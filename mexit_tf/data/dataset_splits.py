@@ -14,6 +14,9 @@ class DatasetSplits:
     (kind, path, image size, colour mode, class names, split rule, seed): a model
     keeps it and later commands reload the data from it. `notes` lists what was
     adapted on loading (resized, converted, scaled), for the user to see.
+    `per_example` holds optional arrays with one value per example, by split
+    (`{"train": {"severity": array, ...}, "validation": ..., "test": ...}`), so
+    results can be broken down by them; `subset` keeps them aligned.
     """
 
     x_train: np.ndarray
@@ -26,6 +29,7 @@ class DatasetSplits:
     source: str = ""
     record: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    per_example: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -35,9 +39,13 @@ class DatasetSplits:
     def subset(self, train: int | None = None, val: int | None = None,
                test: int | None = None) -> "DatasetSplits":
         """The first `n` examples of each split (for smoke runs)."""
+        counts = {"train": train, "validation": val, "test": test}
+        per_example = {split: {key: values[:counts[split]] for key, values in columns.items()}
+                       for split, columns in self.per_example.items()}
         return DatasetSplits(self.x_train[:train], self.y_train[:train], self.x_val[:val],
                              self.y_val[:val], self.x_test[:test], self.y_test[:test],
-                             self.class_names, self.source, self.record, self.notes)
+                             self.class_names, self.source, self.record, self.notes,
+                             per_example)
 
     def split_counts(self) -> str:
         """'train 80 / validation 10 / test 10' with per-class counts for classifiers."""

@@ -50,8 +50,9 @@ def loss_upper_bound(errors, final_errors, sigmas: float) -> float:
 def _threshold_grid(policy_class, outputs, size=64):
     """Candidate thresholds: quantiles of the early exits' scores, plus the extremes."""
     if issubclass(policy_class, ThresholdPolicy):
+        # A bundle of the final exit alone has no early scores: one (unused) candidate.
         scores = np.concatenate([policy_class.score(softmax(np.asarray(o, np.float64)))
-                                 for o in outputs[:-1]])
+                                 for o in outputs[:-1]] or [[0.0]])
     else:  # regression policies score from raw outputs
         scores = np.concatenate([policy_class.scores(outputs, index) for index in
                                  range(policy_class.first_exit, len(outputs) - 1)] or [[0.0]])

@@ -550,8 +550,31 @@ class BatchedCascade:
     def _bucket(self, rows: int, batch_size: int) -> int:
         return next(size for size in bucket_sizes(batch_size) if size >= rows)
 
+    def run_all(self, examples, batch_size: int = 64,
+                progress: bool = True) -> list[np.ndarray]:
+        """Every stage on every example, in batches of `batch_size`: one array (N, C) per
+        exit, what `Cascade.run_all` gives one by one (within float tolerance). One pass
+        yields what any policy would do: evaluation and calibration need no other run."""
+        from tqdm.auto import tqdm
+
+        batch_size = _checked_batch_size(batch_size)
+        count, rows_of = self._examples(examples)
+        results: list[CascadeResult | None] = [None] * count
+        collected: list[list[np.ndarray]] = []
+        with self._lock, tqdm(total=count, desc="cascade", unit="img", disable=not progress,
+                              leave=False) as bar:
+            if self._closed:
+                raise MexitError("This batched cascade is closed.")
+            for start in range(0, count, batch_size):
+                stop = min(start + batch_size, count)
+                self._run_batch(rows_of(slice(start, stop)), start, stop - start, batch_size,
+                                self.cascade.policy, None, True, results, collected)
+                bar.update(stop - start)
+        return [np.concatenate([history[stage] for history in collected])
+                for stage in range(self.num_stages)]
+
     def _run_batch(self, inputs, offset, rows, batch_size, policy, deadline_ns, run_to_end,
-                   results) -> None:
+                   results, collected=None) -> None:
         clock = self.cascade.clock
         started = clock()
         active = np.arange(rows)  # which of the batch's rows are still running
@@ -592,6 +615,8 @@ class BatchedCascade:
                     sources[role] = (output, np.arange(count))
             if stage == self.num_stages - 1:
                 finished.append((active, stage, "last_stage", history, per_row_ms, None))
+                if collected is not None:  # run to the end: every row's logits at every exit
+                    collected.append(history)
                 break
             if run_to_end:
                 accept = np.zeros(count, bool)
