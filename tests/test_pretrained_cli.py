@@ -213,6 +213,19 @@ def test_jvm_runner_answers_like_python_on_a_model_from_preset(family_bundle, ph
         np.testing.assert_array_equal(got, expected.astype(np.float32), err_msg=f"stage {stage}")
 
 
+def test_model_from_preset_calibrates_and_benches(family_bundle, photos, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["calibrate", str(family_bundle), "--data", f"folder:{photos}", "--policy",
+                 "entropy", "--out", str(tmp_path / "entropy"), "--json"]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "entropy" / "manifest.json").read_text())["policy"][
+        "type"] == "entropy"
+    assert main(["bench", str(family_bundle), "--runs", "3", "--json"]) == 0
+    stages = json.loads(capsys.readouterr().out)["stages"]
+    assert list(stages) == ["exit_1", "exit_2", "final"]
+    assert all(stage["xnnpack"]["partitions"] >= 1 for stage in stages.values())
+
+
 def test_model_from_preset_goes_through_qat_and_int8(trained, photos, tmp_path, capsys):
     _, run, _ = trained("deit")
     assert main(["qat", str(run / "model.keras"), "--smoke", "--out", str(tmp_path / "qat")]) == 0
