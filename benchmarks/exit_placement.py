@@ -68,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=10000, help="test examples")
     parser.add_argument("--deadlines", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=20, help="unrecorded examples first")
-    parser.add_argument("--min-share", type=float, default=0.01)
+    parser.add_argument("--min-share", type=float, default=0.0)
     parser.set_defaults(train_images=30000)
     args = parser.parse_args(argv)
     if args.smoke:

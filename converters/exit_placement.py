@@ -13,7 +13,7 @@ from mexit_tf.runtime.cascade import Cascade
 
 
 def place_exits(model, calibration_data, policy=None, target_loss=0.005, budget_ms=None,
-                sigmas=1.0, quantize="float32", ptq=False, min_share=0.01, runs=200,
+                sigmas=1.0, quantize="float32", ptq=False, min_share=0.0, runs=200,
                 latency_runs=50, progress=False, bundle=None, keep_first=True) -> dict:
     """Exports `model` with all its exits (in a temporary folder), calibrates its policy on
     `calibration_data` (validation), measures each exit's head + boundary cost

@@ -56,9 +56,10 @@ def add_parser(commands):
     exits.add_argument("--exits-from-policy", action="store_true",
                        help="keep only the exits the calibrated policy uses and that pay for "
                             "their head + stage boundary (measured)")
-    parser.add_argument("--min-share", type=float, default=0.01, metavar="F",
-                        help="with --exits-from-policy: drop an exit the policy sends fewer "
-                             "than this fraction of validation examples to (default 0.01)")
+    parser.add_argument("--min-share", type=float, default=0.0, metavar="F",
+                        help="with --exits-from-policy: also drop an exit the policy sends "
+                             "fewer than this fraction of validation examples to, even if it "
+                             "pays (default 0: an exit goes only when it does not pay)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing bundle (only a folder that mexit wrote)")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")

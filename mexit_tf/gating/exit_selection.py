@@ -11,8 +11,9 @@ RULE = ("The first exit always stays: it is the earliest answer a deadline can g
         "(same target, validation split) without each early exit in turn, the dropped exit's "
         "blocks merged into the next kept stage, which no longer runs its head or crosses its "
         "stage boundary; it drops the exit whose removal gives the lowest expected mean latency, "
-        "if that is no higher than with it (with a budget: accuracy no lower), or an exit the "
-        "policy sends under min_share of the examples. It stops when no exit qualifies. The mean "
+        "if that is no higher than with it (with a budget: accuracy no lower), or (with min_share "
+        "> 0) an exit the policy sends under min_share of the examples. It stops when no exit "
+        "qualifies. The mean "
         "latency weighs both sides: the share leaving at an exit saves the later stages, every "
         "example reaching it pays its head + boundary.")
 
@@ -30,7 +31,7 @@ def merged_stage_costs(stage_ms, head_ms, kept) -> list[float]:
 
 
 def select_exits(outputs, labels, stage_ms, head_ms, policy: str, target_loss: float = 0.005,
-                 budget: float | None = None, sigmas: float = 1.0, min_share: float = 0.01,
+                 budget: float | None = None, sigmas: float = 1.0, min_share: float = 0.0,
                  task: str = "classification",
                  keep_first: bool = True) -> tuple[list[int], dict]:
     """Drops early exits that do not pay for themselves (`RULE`); returns `(kept, record)`.
@@ -40,7 +41,10 @@ def select_exits(outputs, labels, stage_ms, head_ms, policy: str, target_loss: f
     exits' head + boundary costs (measured: `converters.exit_costs`). `record`
     lists each round's candidates with their measured figures, by exit index.
     `keep_first=False` lets the first exit go too (for bundles that never run
-    with a deadline).
+    with a deadline). `min_share` > 0 also drops exits the policy rarely uses even when
+    they pay; it is off by default because a rarely used exit can still pay through the
+    thresholds recalibration gives the others (measured on Fashion-MNIST-C: exit 5, 0.26%
+    of validation images, whose removal raised the expected mean from 0.69 to 0.72 ms).
     """
     count = len(outputs)
     if len(stage_ms) != count or len(head_ms) != count - 1:
