@@ -43,11 +43,7 @@ def evaluate(cascade, images, labels, policy: ExitPolicy | None = None,
     outputs, latencies = cascade.run_all(images, progress)
     report = summarize(outputs, latencies, labels, policy or cascade.policy, cascade.exit_names,
                        cascade.task)
-    wall, everything = _wall_times(cascade, images, policy or cascade.policy)
-    report["wall_ms"] = {"mean": round(float(wall.mean()), 4),
-                         "p99": round(float(np.percentile(wall, 99)), 4),
-                         "all_stages_mean": round(float(everything.mean()), 4)}
-    report["wall_clock_speedup"] = round(float(everything.mean() / wall.mean()), 3)
+    report.update(_wall_report(cascade, images, policy or cascade.policy))
     return report
 
 
@@ -89,11 +85,7 @@ def evaluate_in_batches(cascade, images, labels, policy: ExitPolicy | None = Non
     # Every example is charged the batch-1 median time of each stage it needed.
     report = summarize(outputs, np.broadcast_to(stage_ms, (count, len(stage_ms))), labels,
                        policy, cascade.exit_names, cascade.task)
-    wall, everything = _wall_times(cascade, timed, policy)
-    report["wall_ms"] = {"mean": round(float(wall.mean()), 4),
-                         "p99": round(float(np.percentile(wall, 99)), 4),
-                         "all_stages_mean": round(float(everything.mean()), 4)}
-    report["wall_clock_speedup"] = round(float(everything.mean() / wall.mean()), 3)
+    report.update(_wall_report(cascade, timed, policy))
     report["latency_sample"] = {"examples": len(rows),
                                 "threads": getattr(cascade, "num_threads", 1)}
     report["throughput"] = {
@@ -116,6 +108,15 @@ def deadline_report(cascade, images, labels, deadline_ms: float,
                                disable=not progress, leave=False)]
     return deadline_summary(results, labels, deadline_ms, cascade.exit_names, cascade.task,
                             cascade.latency_model.to_dict())
+
+
+def _wall_report(cascade, images, policy) -> dict:
+    """`wall_ms` (mean, p99, all stages' mean) and `wall_clock_speedup` of `predict`."""
+    wall, everything = _wall_times(cascade, images, policy)
+    return {"wall_ms": {"mean": round(float(wall.mean()), 4),
+                        "p99": round(float(np.percentile(wall, 99)), 4),
+                        "all_stages_mean": round(float(everything.mean()), 4)},
+            "wall_clock_speedup": round(float(everything.mean() / wall.mean()), 3)}
 
 
 def _wall_times(cascade, images, policy) -> tuple[np.ndarray, np.ndarray]:
