@@ -1,6 +1,7 @@
 """The exit-placement study's plot, drawn from its results JSON alone."""
 
-BUNDLE_STYLE = {"full": ("tab:blue", "o-"), "pruned": ("tab:orange", "s--")}
+BUNDLE_STYLE = {"full": ("tab:blue", "o-"), "pruned": ("tab:orange", "s--"),
+                "full again": ("tab:gray", "^:")}  # the A/A control
 
 
 def plot_exit_placement(result: dict, path) -> None:

@@ -74,12 +74,13 @@ def plot_policy_study(result: dict, path) -> None:
 
 
 def plot_deadline_study(result: dict, path) -> None:
-    """Rows: CPU preset idle / loaded, Ti/16 idle / loaded; columns: accuracy, late, p99."""
+    """Rows: CPU preset idle / loaded, Ti/16 idle / loaded (when it ran: not on
+    Fashion-MNIST-C); columns: accuracy, late, p99."""
     plt = _pyplot()
     panels = [(name, state, model["states"][state], "accuracy" in
                next(iter(model["states"][state][0]["candidates"].values())))
               for name, model in (("CPU preset", result["cpu_preset"]),
-                                  ("Ti/16 224x224", result["ti16_224"]))
+                                  ("Ti/16 224x224", result["ti16_224"])) if model
               for state in ("idle", "loaded")]
     fig, axes = plt.subplots(len(panels), 3, figsize=(15, 3.4 * len(panels)), dpi=100)
     gated, ungated = (f"{kind} {result['default_setting']}" for kind in ("gated", "ungated"))

@@ -596,7 +596,8 @@ def _settings_note(table, default) -> list[str]:
 def deadline_section(result):
     default = result["default_setting"]
     gated, ungated = f"gated {default}", f"ungated {default}"
-    lines = ["## Deadlines: the anytime bundle vs static models", "",
+    title, file = _dataset_suffix(result)
+    lines = [f"## Deadlines{title}: the anytime bundle vs static models", "",
              "Every candidate answers every test example under each deadline, in an order "
              "shuffled per example; an answer is late when its whole call took longer. "
              "*Anytime, gated*: `predict(x, deadline_ms=D)` with the bundle's calibrated "
@@ -614,9 +615,13 @@ def deadline_section(result):
              f"{result['load']}. "
              "*vs best static*: the candidate's accuracy minus that of the most accurate "
              "static model (truncated or budget) late no more often than it.", "",
-             "![deadline study](deadline_study.png)", ""]
+             f"![deadline study](deadline_study{file}.png)", ""]
     for key, title in (("cpu_preset", "CPU preset"), ("ti16_224", "ViT-Ti/16 224x224")):
         model = result[key]
+        if model is None:  # Ti/16 runs on synthetic images: its figures are the clean run's
+            lines += [f"### {title}", "", "Not rerun: its images are synthetic, so its miss "
+                      "rates and latencies do not depend on the data; see the clean run.", ""]
+            continue
         lines += [f"### {title}", "", f"Data: {model['data']}. Stage latencies at export "
                   f"(ms): {', '.join(str(round(v, 3)) for v in model['stage_ms_at_export'])}."
                   + _sampling_note(model.get("examples")), ""]
@@ -668,8 +673,12 @@ def draw_plots(docs: Path, results: Path = RESULTS) -> None:
              plot_policy_study),
             ("corruption_depth", "corruption_depth.png", plot_corruption_depth),
             ("exit_placement", "exit_placement.png", plot_exit_placement),
+            ("exit_placement_fashion_mnist", "exit_placement_fashion_mnist.png",
+             plot_exit_placement),
             ("throughput", "throughput.png", plot_throughput),
             ("deadline_study", "deadline_study.png", plot_deadline_study),
+            ("deadline_study_fashion_mnist_c", "deadline_study_fashion_mnist_c.png",
+             plot_deadline_study),
             ("dynamic_inference", "dynamic_inference_float32.png",
              lambda r, p: draw_tradeoff(r["tradeoff"], p, "Fashion-MNIST test, float32 bundle, "
                                                           "LiteRT 1 thread"))):
@@ -710,7 +719,9 @@ def main(argv=None):
                          ("deadline_study", deadline_section),
                          ("corruption_depth", corruption_depth_section),
                          ("policy_study_fashion_mnist_c", policy_section),
+                         ("deadline_study_fashion_mnist_c", deadline_section),
                          ("exit_placement", exit_placement_section),
+                         ("exit_placement_fashion_mnist", exit_placement_section),
                          ("throughput", throughput_section),
                          ("pretrained_finetune", pretrained_section)):
         result = _load(name, args.results)

@@ -156,8 +156,10 @@ def export_bundle(model, out_dir, calibration_data, labels=None, quantize="float
         if exit_placement is not None:
             manifest["exit_placement"] = exit_placement
         write_json_atomic(staging / MANIFEST_NAME, manifest)
+        # The policy exit placement found for these exits is a start for their calibration.
+        found = (exit_placement or {}).get("pruned", {}).get("policy")
         return calibrate_bundle(staging, x_cal, y_cal, policy, target_loss, budget_ms,
-                                progress, manifest, sigmas)
+                                progress, manifest, sigmas, starts=[found] if found else [])
 
     return write_directory_atomic(out_dir, write)
 

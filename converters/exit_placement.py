@@ -8,7 +8,7 @@ from mexit_tf.converters.exit_costs import measure_exit_costs
 
 from mexit_tf.gating.exit_selection import select_exits
 from mexit_tf.models.multi_exit_model import FINAL_EXIT
-from mexit_tf.runtime.bundle_calibration import default_policy
+from mexit_tf.runtime.bundle_calibration import OPERATING_POINTS, default_policy
 from mexit_tf.runtime.cascade import Cascade
 
 
@@ -42,9 +42,14 @@ def place_exits(model, calibration_data, policy=None, target_loss=0.005, budget_
         source = _int8_source(model, manifest["quantization"], ptq)[0]
         costs = measure_exit_costs(source, full, x_cal[0], runs)
     policy = policy or default_policy(manifest)
+    task = manifest.get("task", "classification")
+    # A classifier's bundle offers its app several targets (the manifest's operating
+    # points): an exit that pays at any of them stays.
+    offered = tuple(points / 100 for points in OPERATING_POINTS) \
+        if task == "classification" and budget_ms is None else ()
     kept, record = select_exits(outputs, y_cal, costs["stage_ms"], costs["head_ms"], policy,
-                                target_loss, budget_ms, sigmas, min_share,
-                                manifest.get("task", "classification"), keep_first)
+                                target_loss, budget_ms, sigmas, min_share, task, keep_first,
+                                also_targets=offered)
     names = model.exit_names
     rounds = [[{"exit": names[c["exit_index"]],
                 **{key: value for key, value in c.items() if key != "exit_index"}}
@@ -55,7 +60,8 @@ def place_exits(model, calibration_data, policy=None, target_loss=0.005, budget_
     return {"chosen_by": "policy", "policy": policy,
             "target_loss": None if budget_ms else target_loss, "budget_ms": budget_ms,
             "full_exits": list(names), "kept": [names[k] for k in kept], "dropped": dropped,
-            **{key: record[key] for key in ("rule", "min_share", "full", "pruned")},
+            **{key: record[key] for key in ("rule", "min_share", "full", "pruned",
+                                            "other_targets")},
             "rounds": rounds,
             "measured": costs}
 

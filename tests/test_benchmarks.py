@@ -437,6 +437,21 @@ def test_report_renders_every_section_and_plot(smoke_results, tmp_path):
         assert f"({plot})" in page
 
 
+def test_deadline_section_of_a_fashion_mnist_c_run_says_ti16_was_not_rerun(smoke_results,
+                                                                             tmp_path):
+    from mexit_tf.versions import library_versions, machine_description
+
+    record = {**smoke_results("deadline_study"), "dataset": "fashion_mnist_c", "ti16_224": None,
+              "command": "deadline_study --smoke", "seed": 0, "versions": library_versions(),
+              "machine": machine_description()}
+    page = "\n".join(_load("report").deadline_section(record))
+    assert "## Deadlines on Fashion-MNIST-C: the anytime bundle" in page
+    assert "(deadline_study_fashion_mnist_c.png)" in page
+    assert "### ViT-Ti/16 224x224\n\nNot rerun" in page and "### CPU preset" in page
+    _load("_plots").plot_deadline_study(record, tmp_path / "d.png")
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_the_benchmarks_page_is_what_the_report_makes_of_the_saved_results(tmp_path):
     _load("report").main(["--docs", str(tmp_path)])
     page = (tmp_path / "benchmarks.md").read_text()

@@ -1,6 +1,7 @@
 """Bundles with some exits left out (`--exits`, `--exits-from-policy`), and the rule."""
 
 import json
+import types
 
 import keras
 import numpy as np
@@ -162,8 +163,21 @@ def test_exit_placement_benchmark_smoke(tmp_path):
     assert sum(row["test_share"] for row in result["exits"]) == pytest.approx(1.0, abs=1e-3)
     assert len(result["deadlines"]) == 3
     for row in result["targets"] + result["deadlines"]:
-        for bundle in ("full", "pruned"):
+        for bundle in ("full", "pruned", "full again"):
             assert row[bundle]["mean_ms"] > 0 and 0 <= row[bundle]["accuracy"] <= 1
+        # The A/A control runs the full bundle: the same answers, only the timing differs.
+        assert row["full again"]["accuracy"] == row["full"]["accuracy"]
+    # Each comparison: pruned and the A/A arm against full, paired by load, with intervals.
+    for row in result["targets"] + result["deadlines"]:
+        for arm in ("pruned", "full again"):
+            change = row[f"{arm} vs full"]["mean_ms_change"]
+            assert change["half_width"] > 0
+            assert change["mean"] == pytest.approx(
+                row[arm]["mean_ms"] / row["full"]["mean_ms"] - 1, abs=0.5)
+    for row in result["deadlines"]:
+        assert -1 <= row["pruned vs full"]["late_share_change"]["mean"] <= 1
+    assert result["interval"]["loads"] == 2 and result["interval"]["t_quantile"] > 12.7
+    assert isinstance(result["verdict"]["aa_finds_no_difference"], bool)
     load("_plot_exit_placement").plot_exit_placement(result, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 10_000
     from mexit_tf.versions import library_versions, machine_description
@@ -172,3 +186,116 @@ def test_exit_placement_benchmark_smoke(tmp_path):
               "versions": library_versions(), "machine": machine_description()}
     page = "\n".join(load("_report_exit_placement").exit_placement_section(record))
     assert "## Exit placement by measurement" in page and "| exit_1 |" in page
+    assert "A/A: full again vs full" in page and "The A/A control finds no difference" in page
+
+
+def test_placement_candidates_average_loads_made_round_by_round_in_shuffled_order(
+        monkeypatch):
+    """Each load of a bundle has a speed of its own, so each arm of a comparison (full,
+    pruned, full again) is several loads taking the examples in turn, made round by round
+    beside the other arms' loads, no arm always first."""
+    from conftest import load_benchmark as load
+
+    module = load("exit_placement")
+    made = []
+
+    class Recorder:
+        def __init__(self, bundle, policy=None):
+            self.bundle, self.policy, self.answered = bundle, policy, 0
+            made.append(self)
+
+        def predict(self, x, deadline_ms=None):
+            self.answered += 1
+            return types.SimpleNamespace(output=np.array([0.0, 1.0]), exit_index=0)
+
+    monkeypatch.setattr(module, "Cascade", Recorder)
+    policies = {name: {t: f"{name} policy {t}" for t in module.TARGETS}
+                for name in ("full", "pruned")}
+    calls = module._candidates({"full": "F", "pruned": "P"}, policies, [0.3, 0.6, 0.9],
+                               loads=2)
+    comparisons = len(module.TARGETS) + 3
+    assert len(calls) == 3 * comparisons and len(made) == 2 * 3 * comparisons
+    firsts = set()
+    for start in range(0, len(made), 3):  # one round: the three arms of one comparison
+        round_ = made[start:start + 3]
+        assert sorted(c.bundle for c in round_) == ["F", "F", "P"]
+        assert len({str(c.policy).split(" policy ")[1] for c in round_}) == 1
+        firsts.add(round_[0].bundle)
+    assert firsts == {"F", "P"}  # shuffled: not always the same arm first
+    for arm in ("pruned", "full again"):
+        for _ in range(2):
+            calls[f"{arm} target 0.5"][1](np.zeros(3))
+    # (0.5 is the export target: the deadline comparisons load the same policies too)
+    pruned = [c.answered for c in made if c.policy == "pruned policy 0.5"]
+    assert sum(pruned) == 2 and max(pruned) == 1  # the examples in turn, two loads
+    # The A/A arm: loads of the full bundle with its policy.
+    full = [c.answered for c in made if c.policy == "full policy 0.5"]
+    assert sum(full) == 2 and max(full) == 1
+
+
+def test_placement_verdict_reads_paired_load_intervals():
+    """Pruned 10% quicker on every load is faster; the A/A arm, the same speed up to noise,
+    finds no difference; a pruned arm slower on every load is slower."""
+    from conftest import load_benchmark as load
+
+    module = load("exit_placement")
+    loads, per_load = 4, 50
+    groups = np.arange(loads * per_load) % loads
+    noise = np.random.default_rng(0).normal(0, 0.01, loads * per_load)
+    full = 1.0 + 0.02 * groups  # each load a speed of its own, the same in every arm
+    rows = {"full target 0.5": {"ms": full}, "pruned target 0.5": {"ms": 0.9 * full},
+            "full again target 0.5": {"ms": full + noise}}
+    names = {arm: f"{arm} target 0.5" for arm in module.ARMS}
+    changes = module._changes(rows, names, groups, quantile=3.0)
+    pruned, again = changes["pruned vs full"]["mean_ms_change"], \
+        changes["full again vs full"]["mean_ms_change"]
+    assert pruned["mean"] == pytest.approx(-0.1, abs=1e-6) and pruned["half_width"] < 1e-6
+    assert abs(again["mean"]) <= again["half_width"]
+    result = {"placement": {"dropped": [{"exit": "exit_5"}]}, "deadlines": [],
+              "targets": [{"target_points": 0.5, **changes}]}
+    verdict = module.verdict(result)
+    assert verdict["faster_at_every_target"] and verdict["aa_finds_no_difference"]
+    assert verdict["no_slower_at_every_target_and_deadline"]
+    rows["pruned target 0.5"] = {"ms": 1.05 * full}
+    slower = module._changes(rows, names, groups, quantile=3.0)
+    verdict = module.verdict({**result, "targets": [{"target_points": 0.5, **slower}]})
+    assert not verdict["no_slower_at_every_target_and_deadline"]
+    assert not verdict["faster_at_every_target"]
+
+
+def test_without_exit_takes_that_exits_threshold_out():
+    from mexit_tf.gating import ConfidencePolicy, PatiencePolicy
+    from mexit_tf.gating.agreement_policy import AgreementPolicy
+    from mexit_tf.gating.exit_selection import without_exit
+
+    moved = without_exit(ConfidencePolicy([0.9, 0.8, 0.7]), 1)
+    assert type(moved) is ConfidencePolicy and moved.thresholds == [0.9, 0.7]
+    # agreement's thresholds start at the second exit
+    assert without_exit(AgreementPolicy([0.5, 0.4, 0.3]), 2).thresholds == [0.5, 0.3]
+    assert without_exit(PatiencePolicy(2, 4), 1) is None
+    assert without_exit(ConfidencePolicy([0.9, 0.8]), 2) is None  # the final exit: none
+
+
+def test_exits_dropped_for_one_target_are_no_slower_at_every_target_offered():
+    """With `also_targets`, the exits kept cost no more than all exits at the target and at
+    each other target (validation, expected), and no exit is dropped that the target
+    alone would have kept."""
+    from test_gating import _saturating_exits
+
+    from mexit_tf.gating import calibrate_policy
+
+    outputs, labels = _saturating_exits()
+    stage_ms = [0.25683, 0.23652, 0.23935, 0.23526, 0.23359, 0.22754]
+    head_ms = [0.02677, 0.01974, 0.01904, 0.02064, 0.03069]
+    offered = (0.001, 0.0025, 0.01, 0.02, 0.05)
+    alone, _ = select_exits(outputs, labels, stage_ms, head_ms, "confidence", 0.005)
+    kept, record = select_exits(outputs, labels, stage_ms, head_ms, "confidence", 0.005,
+                                also_targets=offered)
+    assert set(alone) <= set(kept) and len(kept) < 6
+    assert record["other_targets"] == list(offered)
+    for target in (0.005, *offered):
+        full = calibrate_policy("confidence", outputs, labels, stage_ms, target_loss=target)[1]
+        pruned = calibrate_policy("confidence", [outputs[k] for k in kept], labels,
+                                  merged_stage_costs(stage_ms, head_ms, kept),
+                                  target_loss=target)[1]
+        assert pruned["expected_mean_cost"] <= full["expected_mean_cost"] + 1e-9, target

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,92 @@ def test_calibration_for_a_latency_budget():
     policy, report = calibrate_policy("budget", outputs, labels, [1.0] * 4, budget=2.5,
                                       target_loss=None)
     assert policy.deepest == 1
+
+
+@pytest.mark.parametrize("kind", ["confidence", "entropy", "margin"])
+def test_threshold_outcomes_equal_policy_outcome(kind):
+    """The calibration's precomputed outcome gives what the policy itself decides."""
+    from mexit_tf.gating.calibration import threshold_outcomes
+    from mexit_tf.gating.exit_policy import POLICY_TYPES
+
+    outputs, labels = _synthetic_exits(count=500)
+    policy_class, costs = POLICY_TYPES[kind], [1.0, 2.0, 4.0, 8.0]
+    quick = threshold_outcomes(policy_class, outputs, labels, costs)
+    low, high = policy_class.score_range
+    high = 3.0 if math.isinf(high) else high
+    rng = np.random.default_rng(1)
+    for thresholds in [[low] * 3, [high] * 3, *rng.uniform(low, high, (20, 3)).tolist()]:
+        policy = policy_class(thresholds)
+        expected = policy_outcome(policy, outputs, labels, costs)
+        got = quick(policy)
+        np.testing.assert_array_equal(got["exits"], expected["exits"])
+        assert got["exit_histogram"] == expected["exit_histogram"]
+        assert got["accuracy"] == expected["accuracy"]
+        assert got["mean_cost"] == expected["mean_cost"]
+
+
+def _saturating_exits():
+    """Logits with the confidences and right/wrong answers a real model's six exits gave
+    on Fashion-MNIST validation (XS/4, an exit after every block, exits 2-6 within 0.5
+    points: tests/data/saturating_exits_confidence.npz). The confidence policy sees them
+    as it saw the model's own."""
+    data = np.load(Path(__file__).parent / "data" / "saturating_exits_confidence.npz")
+    confidence = np.clip(data["confidence"].astype(np.float64), 0.1001, 1 - 1e-6)
+    labels = np.arange(confidence.shape[1]) % 10
+    outputs = []
+    for scores, right in zip(confidence, data["right"], strict=True):
+        top = np.where(right, labels, (labels + 1) % 10)
+        logits = np.repeat(np.log((1 - scores) / 9)[:, None], 10, axis=1)
+        logits[np.arange(len(top)), top] = np.log(scores)
+        outputs.append(logits)
+    return outputs, labels
+
+
+def test_calibration_is_no_costlier_than_a_start_that_meets_the_target():
+    """A bundle without exit 5, given the full bundle's policy moved onto it as a start
+    where that policy never used exit 5 (then it answers the same, so it meets the target
+    too), calibrates no costlier than it. The search alone is local and need not."""
+    from mexit_tf.gating.exit_selection import merged_stage_costs
+
+    outputs, labels = _saturating_exits()
+    stage_ms = [0.25683, 0.23652, 0.23935, 0.23526, 0.23359, 0.22754]  # measured
+    head_ms = [0.02677, 0.01974, 0.01904, 0.02064, 0.03069]
+    kept = [0, 1, 2, 3, 5]
+    pruned, pruned_ms = [outputs[k] for k in kept], merged_stage_costs(stage_ms, head_ms, kept)
+    checked = 0
+    for target in (0.0025, 0.005, 0.01, 0.02):
+        full_policy, _ = calibrate_policy("confidence", outputs, labels, stage_ms,
+                                          target_loss=target)
+        if (full_policy.select_exits(outputs) == 4).any():
+            continue  # it uses exit 5: moved, it would answer differently
+        moved = ConfidencePolicy(full_policy.thresholds[:4])
+        inherited = policy_outcome(moved, pruned, labels, pruned_ms)
+        _, report = calibrate_policy("confidence", pruned, labels, pruned_ms,
+                                     target_loss=target, starts=(moved,))
+        assert report["expected_mean_cost"] <= inherited["mean_cost"] + 1e-9, target
+        checked += 1
+    assert checked >= 2
+    with pytest.raises(mexit_tf.MexitError, match="start for a confidence policy of 4 thr"):
+        calibrate_policy("confidence", pruned, labels, pruned_ms, starts=(full_policy,))
+
+
+def test_calibration_is_no_costlier_than_any_policy_with_a_deepest_exit():
+    """Every "deepest exit" policy (one shared threshold before it, every input answered
+    there at the latest) that meets the target is a candidate: the result costs no more
+    than the cheapest of them. On these real confidences, refining one shared threshold
+    alone found costlier policies."""
+    from mexit_tf.gating.calibration import _threshold_grid, example_errors, loss_upper_bound
+
+    outputs, labels = _saturating_exits()
+    costs = [0.25683, 0.23652, 0.23935, 0.23526, 0.23359, 0.22754]
+    final_errors = example_errors(outputs[-1], labels)
+    grid = _threshold_grid(ConfidencePolicy, outputs)
+    for target in (0.0025, 0.005, 0.01, 0.02):
+        _, report = calibrate_policy("confidence", outputs, labels, costs, target_loss=target)
+        cheapest = min(
+            outcome["mean_cost"] for deepest in range(5) for value in grid
+            for outcome in [policy_outcome(ConfidencePolicy(
+                [float(value)] * deepest + [0.0] + [1.0] * (4 - deepest)), outputs, labels,
+                costs)]
+            if loss_upper_bound(outcome["errors"], final_errors, 1.0) <= target + 1e-12)
+        assert report["expected_mean_cost"] <= cheapest + 1e-9, target

@@ -7,6 +7,7 @@ from pathlib import Path
 from mexit_tf.atomic_files import write_json_atomic
 from mexit_tf.errors import MexitError
 from mexit_tf.gating.calibration import calibrate_policy
+from mexit_tf.gating.exit_policy import ExitPolicy
 from mexit_tf.runtime.cascade import Cascade
 from mexit_tf.runtime.manifest import MANIFEST_NAME, validate_manifest
 
@@ -22,13 +23,14 @@ def default_policy(manifest: dict) -> str:
 def calibrate_bundle(bundle, x_cal, y_cal, policy: str | None = None,
                      target_loss: float | None = 0.005, budget_ms: float | None = None,
                      progress: bool = True, manifest: dict | None = None,
-                     sigmas: float = 1.0) -> dict:
+                     sigmas: float = 1.0, starts=()) -> dict:
     """Calibrates the bundle's policy on its own stages' outputs; rewrites the manifest.
 
     `policy=None` takes `default_policy(manifest)`. `target_loss` is a fraction
     of accuracy for classifiers, an MAE increase in target units for
     regression. `sigmas`: standard errors of margin kept below the target
-    (`calibrate_policy`).
+    (`calibrate_policy`). `starts`: policy dicts to search from too (those of another
+    policy type are left out).
     """
     cascade = Cascade(bundle)
     manifest = manifest or cascade.manifest
@@ -38,7 +40,9 @@ def calibrate_bundle(bundle, x_cal, y_cal, policy: str | None = None,
     costs = [stage["cost"]["latency_ms"] for stage in manifest["stages"]]
     chosen, report = calibrate_policy(policy, outputs, y_cal, costs,
                                       target_loss=None if budget_ms else target_loss,
-                                      budget=budget_ms, sigmas=sigmas, task=task)
+                                      budget=budget_ms, sigmas=sigmas, task=task,
+                                      starts=tuple(ExitPolicy.from_dict(start) for start in starts
+                                                   if start.get("type") == policy))
     report["cost_unit"] = "ms (median LiteRT latency, 1 thread, export machine)"
     # The app's target picker offers accuracy-loss points (classifiers only, for now).
     report["operating_points"] = (_operating_points(policy, outputs, y_cal, costs, sigmas)
