@@ -61,7 +61,8 @@ def plot_exit_placement(result: dict, path) -> None:
         ax.legend(fontsize=8)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Exit placement by measurement ({result['dataset']})")
+    fig.suptitle(f"Exit placement by measurement ({result['dataset']}, "
+                 f"{result.get('head', 'mlp_ee')} exits)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -9,9 +9,12 @@ def exit_placement_section(result) -> list[str]:
     placement = result["placement"]
     measured = placement["measured"]
     dropped = ", ".join(f"`{d['exit']}`" for d in placement["dropped"]) or "none"
-    title = "" if result["dataset"] == "fashion_mnist_c" else " (clean Fashion-MNIST)"
+    head = result.get("head", "mlp_ee")
+    title = ", ".join(([] if result["dataset"] == "fashion_mnist_c" else ["clean Fashion-MNIST"])
+                      + ([] if head == "mlp_ee" else [f"`{head}` exits"]))
+    title = f" ({title})" if title else ""
     lines = [f"## Exit placement by measurement{title}: drop the exits that do not pay", "",
-             f"Data: {result['data']}. Model: XS/4 with an `mlp_ee` exit after every block, "
+             f"Data: {result['data']}. Model: XS/4 with an `{head}` exit after every block, "
              f"{result['recipe']['train_images']} training images, {result['recipe']['epochs']} "
              f"epoch(s) (the studies' recipe). The full bundle's confidence policy is "
              f"calibrated on validation for a {result['export_target_points']:g}-point target; "
@@ -96,10 +99,11 @@ def _kept_for_other_targets(placement) -> str:
 
 
 def _plot_name(result) -> str:
-    """`exit_placement.png` for Fashion-MNIST-C (the study's own data), else with the
-    dataset's name."""
-    dataset = result["dataset"]
-    return "exit_placement" + ("" if dataset == "fashion_mnist_c" else f"_{dataset}") + ".png"
+    """`exit_placement.png` for Fashion-MNIST-C (the study's own data) with `mlp_ee` exits,
+    else with the dataset's and the head's names, as the result file is named."""
+    dataset, head = result["dataset"], result.get("head", "mlp_ee")
+    return ("exit_placement" + ("" if dataset == "fashion_mnist_c" else f"_{dataset}")
+            + ("" if head == "mlp_ee" else f"_{head}") + ".png")
 
 
 def _change(row, arm, measure) -> str:

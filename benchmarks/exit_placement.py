@@ -29,6 +29,7 @@ each load of a bundle has a speed of its own).
 
     python benchmarks/exit_placement.py      # fashion_mnist_c, 30k images, 2 epochs (~20 min)
     python benchmarks/exit_placement.py --dataset fashion_mnist    # clean Fashion-MNIST
+    python benchmarks/exit_placement.py --head vit_ee    # a costlier head after every block
     python benchmarks/exit_placement.py --smoke                    # tiny, for tests
 
 The fashion_mnist_c model is `corruption_depth.py`'s (same cache name and recipe), the
@@ -84,6 +85,9 @@ def main(argv=None):
     parser.add_argument("--deadlines", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=20, help="unrecorded examples first")
     parser.add_argument("--min-share", type=float, default=0.0)
+    parser.add_argument("--head", default="mlp_ee",
+                        help="the exit head after every block (a costlier one, e.g. vit_ee, "
+                        "gives exits that do not pay)")
     parser.add_argument("--loads", type=int, default=8,
                         help="loads of its bundle per arm, taking the examples in turn")
     parser.set_defaults(train_images=30000)
@@ -131,7 +135,8 @@ def main(argv=None):
     groups = (np.arange(len(x_test)) + args.warmup) % args.loads
     comparisons = len(TARGETS) + len(deadlines)
     quantile = float(scipy.stats.t.ppf(1 - (1 - CONFIDENCE) / (2 * comparisons), args.loads - 1))
-    result = {"data": data.describe(), "dataset": args.dataset, "recipe": recipe,
+    result = {"data": data.describe(), "dataset": args.dataset, "head": args.head,
+              "recipe": recipe,
               "fit_seconds": fit_seconds, "export_target_points": EXPORT_TARGET,
               "examples": len(x_test), "runs": runs, "threads": 1,
               "placement": placement, "placement_seconds": placement_seconds,
@@ -146,11 +151,12 @@ def main(argv=None):
     if not args.smoke:
         # fashion_mnist_c is this study's own data: its result keeps the plain name.
         name = "exit_placement" + ("" if args.dataset == "fashion_mnist_c"
-                                   else f"_{args.dataset}")
+                                   else f"_{args.dataset}") \
+            + ("" if args.head == "mlp_ee" else f"_{args.head}")
         save_result(name, result, "python benchmarks/exit_placement.py --dataset "
                     f"{args.dataset} --train-images {args.train_images} --epochs {args.epochs} "
                     f"--examples {args.examples} --deadlines {args.deadlines} --runs {args.runs} "
-                    f"--loads {args.loads}",
+                    f"--loads {args.loads} --head {args.head}",
                     SEED, note=args.note)
     print("kept:", placement["kept"], "dropped:", [d["exit"] for d in placement["dropped"]])
     print(result["verdict"])
@@ -175,11 +181,12 @@ def _data_and_recipe(args):
 
 
 def _trained_model(args, data, recipe):
-    name = SHARED_MODELS[args.dataset]
+    name = SHARED_MODELS[args.dataset] if args.head == "mlp_ee" \
+        else f"every_block_{args.head}_{args.dataset}"
     layers = study_backbone(args.smoke).num_layers
     return train_cached(
         name, lambda: MultiExitModel(study_backbone(args.smoke),
-                                     exits={b: "mlp_ee" for b in range(1, layers)},
+                                     exits={b: args.head for b in range(1, layers)},
                                      num_outputs=len(data.class_names)),
         data, recipe, None if args.smoke else Path(args.work))
 

@@ -157,7 +157,8 @@ def test_bad_exits_is_a_one_line_error(cli_inputs, tmp_path):
 def test_exit_placement_benchmark_smoke(tmp_path):
     from conftest import load_benchmark as load
 
-    result = load("exit_placement").main(["--smoke"])
+    result = load("exit_placement").main(["--smoke", "--head", "cnn_ignore"])
+    assert result["head"] == "cnn_ignore"
     names = [row["exit"] for row in result["exits"]]
     assert names == result["placement"]["full_exits"] == ["exit_1", "exit_2", "exit_3", "final"]
     assert sum(row["test_share"] for row in result["exits"]) == pytest.approx(1.0, abs=1e-3)
@@ -187,6 +188,7 @@ def test_exit_placement_benchmark_smoke(tmp_path):
     page = "\n".join(load("_report_exit_placement").exit_placement_section(record))
     assert "## Exit placement by measurement" in page and "| exit_1 |" in page
     assert "A/A: full again vs full" in page and "The A/A control finds no difference" in page
+    assert "`cnn_ignore` exits)" in page and "(exit_placement_cnn_ignore.png)" in page
 
 
 def test_placement_candidates_average_loads_made_round_by_round_in_shuffled_order(
