@@ -210,6 +210,8 @@ def test_calibration_is_no_costlier_than_a_start_that_meets_the_target():
     assert checked >= 2
     with pytest.raises(mexit_tf.MexitError, match="start for a confidence policy of 4 thr"):
         calibrate_policy("confidence", pruned, labels, pruned_ms, starts=(full_policy,))
+    with pytest.raises(mexit_tf.MexitError, match="start for a patience policy must be one"):
+        calibrate_policy("patience", pruned, labels, pruned_ms, starts=(moved,))
 
 
 def test_calibration_is_no_costlier_than_any_policy_with_a_deepest_exit():

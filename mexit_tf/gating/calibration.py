@@ -18,6 +18,17 @@ def example_errors(outputs, labels, task: str = "classification") -> np.ndarray:
     return (outputs.argmax(-1) != labels).astype(np.float64)
 
 
+def _outcome(exits, chosen_errors, cumulative_costs, num_exits: int, task: str) -> dict:
+    """What a policy did, from the exit each example left at and its error there."""
+    histogram = np.bincount(exits, minlength=num_exits) / len(exits)
+    metric = "mae" if task == "regression" else "accuracy"
+    return {metric: float(np.mean(chosen_errors)) if task == "regression"
+            else 1 - float(np.mean(chosen_errors)),
+            "exit_histogram": [round(float(h), 4) for h in histogram],
+            "mean_cost": float(np.mean(cumulative_costs[exits])),
+            "exits": exits, "errors": chosen_errors}
+
+
 def policy_outcome(policy: ExitPolicy, outputs, labels, stage_costs,
                    task: str = "classification") -> dict:
     """Accuracy (or MAE, for regression), exit histogram and mean cost of `policy` on
@@ -25,13 +36,7 @@ def policy_outcome(policy: ExitPolicy, outputs, labels, stage_costs,
     exits = policy.select_exits(outputs)
     stacked = np.stack([np.asarray(o) for o in outputs])  # (K, N, C)
     errors = example_errors(stacked[exits, np.arange(len(exits))], labels, task)
-    cumulative = np.cumsum(stage_costs)
-    histogram = np.bincount(exits, minlength=len(outputs)) / len(exits)
-    metric = "mae" if task == "regression" else "accuracy"
-    return {metric: float(np.mean(errors)) if task == "regression" else 1 - float(np.mean(errors)),
-            "exit_histogram": [round(float(h), 4) for h in histogram],
-            "mean_cost": float(np.mean(cumulative[exits])),
-            "exits": exits, "errors": errors}
+    return _outcome(exits, errors, np.cumsum(stage_costs), len(outputs), task)
 
 
 def threshold_outcomes(policy_class, outputs, labels, stage_costs,
@@ -40,28 +45,33 @@ def threshold_outcomes(policy_class, outputs, labels, stage_costs,
     (confidence, entropy, margin) of `policy_class`, with each exit's scores and errors
     computed once: the calibration search weighs thousands of threshold sets, and the
     softmax of every exit on every call was ~95% of its time."""
+    errors_and_cost = _threshold_scan(policy_class, outputs, labels, stage_costs, task)
+
+    def outcome(policy) -> dict:
+        exits, chosen, _ = errors_and_cost(policy.thresholds)
+        return _outcome(exits, chosen, np.cumsum(stage_costs), len(outputs), task)
+    return outcome
+
+
+def _threshold_scan(policy_class, outputs, labels, stage_costs, task):
+    """`scan(thresholds) -> (exits, errors, mean cost)` for score-threshold policies of
+    `policy_class`, from scores and errors computed once."""
     labels = np.asarray(labels).reshape(-1)
     scores = np.array([policy_class.score(softmax(np.asarray(o, np.float64)))
                        for o in outputs[:-1]]).reshape(len(outputs) - 1, len(labels))
     errors = np.stack([example_errors(o, labels, task) for o in outputs])
     cumulative, examples = np.cumsum(stage_costs), np.arange(len(labels))
-    metric = "mae" if task == "regression" else "accuracy"
+    final, early = len(outputs) - 1, np.arange(len(outputs) - 1)[:, None]
 
-    def outcome(policy) -> dict:
-        thresholds = np.asarray(policy.thresholds, np.float64)[:, None]
+    def scan(thresholds):
+        thresholds = np.asarray(thresholds, np.float64)[:, None]
         accepts = scores >= thresholds if policy_class.higher_is_confident \
             else scores <= thresholds
         # the first exit that accepts, else the final one (the only one, with no scores)
-        exits = (np.where(accepts.any(0), accepts.argmax(0), len(outputs) - 1) if len(scores)
-                 else np.full(len(labels), len(outputs) - 1))
-        chosen = errors[exits, examples]
-        histogram = np.bincount(exits, minlength=len(outputs)) / len(exits)
-        return {metric: float(np.mean(chosen)) if task == "regression"
-                else 1 - float(np.mean(chosen)),
-                "exit_histogram": [round(float(h), 4) for h in histogram],
-                "mean_cost": float(np.mean(cumulative[exits])), "exits": exits,
-                "errors": chosen}
-    return outcome
+        exits = (np.where(accepts, early, final).min(0) if len(scores)
+                 else np.full(len(labels), final))
+        return exits, errors[exits, examples], float(cumulative[exits].mean())
+    return scan
 
 
 def loss_upper_bound(errors, final_errors, sigmas: float) -> float:
@@ -73,8 +83,12 @@ def loss_upper_bound(errors, final_errors, sigmas: float) -> float:
     validation estimate can be trusted on new data.
     """
     differences = np.asarray(errors, np.float64) - np.asarray(final_errors, np.float64)
-    error = differences.std(ddof=1) / np.sqrt(len(differences)) if len(differences) > 1 else 0.0
-    return float(differences.mean() + sigmas * error)
+    count, mean = len(differences), float(differences.mean())
+    if count < 2:
+        return mean
+    # The sample variance from the sum of squares: np.std cost most of a search step.
+    variance = max(float(differences @ differences) - count * mean * mean, 0.0) / (count - 1)
+    return mean + sigmas * float(np.sqrt(variance / count))
 
 
 def _threshold_grid(policy_class, outputs, size=64):
@@ -113,8 +127,10 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
 
     `outputs`: K arrays (N, C), shallowest first; `stage_costs`: K per-stage
     costs (ms or MACs). `starts`: policies of the same type and exits to search from
-    too (the search is local: the result is no costlier than any start that meets the
-    target, e.g. a bundle's policy moved onto the same bundle without an unused exit).
+    too (the threshold search is local: the result is no costlier than any start that
+    meets the target, e.g. a bundle's policy moved onto the same bundle without an unused
+    exit). Patience and budget searches try every setting, so a start adds nothing there;
+    it is checked and not searched from.
     Returns `(policy, report)`.
     """
     if policy_type not in POLICY_TYPES:
@@ -125,30 +141,40 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
     top = 1 if task == "classification" else float("inf")
     if target_loss is not None and not 0 <= target_loss < top:
         raise MexitError(f"target loss must be in [0, {top}); received {target_loss!r}.")
+    for start in starts:
+        if type(start) is not POLICY_TYPES[policy_type]:
+            raise MexitError(f"A start for a {policy_type} policy must be one; received "
+                             f"{start.to_dict()}.")
     labels = np.asarray(labels).reshape(-1)
     num_exits = len(outputs)
     final_errors = example_errors(outputs[-1], labels, task)
 
-    def better(candidate, best):
+    def better(errors, mean_cost, best):
         if budget is None:
-            bound = loss_upper_bound(candidate["errors"], final_errors, sigmas)
+            bound = loss_upper_bound(errors, final_errors, sigmas)
             feasible = bound <= (target_loss or 0.0) + 1e-12
-            key = (-candidate["mean_cost"], -candidate["errors"].mean())
+            key = (-mean_cost, -errors.mean())
         else:
-            feasible = candidate["mean_cost"] <= budget
-            key = (-candidate["errors"].mean(), -candidate["mean_cost"])
+            feasible = mean_cost <= budget
+            key = (-errors.mean(), -mean_cost)
         return feasible and (best is None or key > best[0]), key
 
     policy_class = POLICY_TYPES[policy_type]
     quick = issubclass(policy_class, ThresholdPolicy) and \
         policy_class.accepts is ThresholdPolicy.accepts
-    outcome_of = (threshold_outcomes(policy_class, outputs, labels, stage_costs, task) if quick
-                  else lambda policy: policy_outcome(policy, outputs, labels, stage_costs, task))
+    scan = _threshold_scan(policy_class, outputs, labels, stage_costs, task) if quick else None
 
-    def consider(policy, best):
-        outcome = outcome_of(policy)
-        is_better, key = better(outcome, best)
-        return (key, policy, outcome) if is_better else best
+    def as_policy(candidate) -> ExitPolicy:  # threshold candidates are tuples until chosen
+        return candidate if isinstance(candidate, ExitPolicy) else policy_class(list(candidate))
+
+    def consider(candidate, best):
+        if quick:
+            _, errors, mean_cost = scan(candidate)
+        else:
+            outcome = policy_outcome(as_policy(candidate), outputs, labels, stage_costs, task)
+            errors, mean_cost = outcome["errors"], outcome["mean_cost"]
+        is_better, key = better(errors, mean_cost, best)
+        return (key, candidate) if is_better else best
 
     best = None
     if policy_type == "budget":
@@ -161,18 +187,18 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
             best = consider(PatiencePolicy(patience, num_exits), best)
     else:  # a threshold per exit
         count = num_exits - 1 - policy_class.first_exit
-        grid = _threshold_grid(policy_class, outputs)
+        grid = [float(value) for value in _threshold_grid(policy_class, outputs)]
         # The threshold that sends every input on (the safest start).
-        safest = float(grid[-1] if policy_class.higher_is_confident else grid[0])
+        safest = grid[-1] if policy_class.higher_is_confident else grid[0]
 
         def refine(start, rounds):  # exit by exit, until a round changes nothing
             for _ in range(rounds):
                 before = start
                 for index in range(count):
-                    current = list(start[1].thresholds) if start else [safest] * count
+                    current = list(start[1]) if start else [safest] * count
                     for value in grid:
-                        current[index] = float(value)
-                        start = consider(policy_class(list(current)), start)
+                        current[index] = value
+                        start = consider(tuple(current), start)
                 if start is before:
                     break
             return start
@@ -184,30 +210,31 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
 
         shared = None
         for value in grid:  # one shared threshold first ...
-            shared = consider(policy_class([float(value)] * count), shared)
+            shared = consider((value,) * count, shared)
         keep_better(refine(shared, 2))  # ... then refined
         if quick:  # (each outcome costs microseconds here, so search wider)
             # From every "deepest exit" too: a shared threshold before it, every input
             # answered there at the latest. Refining one shared threshold stopped short of
             # these: 0.412 ms where 0.401 met the same target (Fashion-MNIST, 6 exits).
-            accept_all = float(grid[0] if policy_class.higher_is_confident else grid[-1])
+            accept_all = grid[0] if policy_class.higher_is_confident else grid[-1]
             for deepest in range(count):
                 capped = None
                 for value in grid:
-                    capped = consider(policy_class(
-                        [float(value)] * deepest + [accept_all]
-                        + [safest] * (count - deepest - 1)), capped)
+                    capped = consider((value,) * deepest + (accept_all,)
+                                      + (safest,) * (count - deepest - 1), capped)
                 keep_better(refine(capped, 8))
         for start in starts:  # the caller's candidates, e.g. a policy of the same exits
-            if type(start) is not policy_class or len(start.thresholds) != count:
+            if len(start.thresholds) != count:
                 raise MexitError(f"A start for a {policy_type} policy of {count} thresholds; "
                                  f"received {start.to_dict()}.")
-            keep_better(refine(consider(start, None), 8 if quick else 2))
+            keep_better(refine(consider(tuple(start.thresholds), None), 8 if quick else 2))
     if best is None:
         raise MexitError(
             f"No {policy_type} policy meets the target on the calibration data "
             f"(budget {budget}); relax the target.")
-    _, policy, outcome = best
+    policy = as_policy(best[1])
+    outcome = (threshold_outcomes(policy_class, outputs, labels, stage_costs, task)(policy)
+               if quick else policy_outcome(policy, outputs, labels, stage_costs, task))
     final_cost = float(np.sum(stage_costs))
     metric = "mae" if task == "regression" else "accuracy"
     final_score = float(final_errors.mean()) if task == "regression" else 1 - final_errors.mean()

@@ -68,6 +68,9 @@ def evaluate_in_batches(cascade, images, labels, policy: ExitPolicy | None = Non
 
     policy = policy or cascade.policy
     count = example_count(images)
+    # No batch is larger than the data: preparing sizes it can never meet costs a load,
+    # a check and XNNPACK's weight packing per stage and size (most of a small `eval`).
+    batch_size = max(1, min(batch_size, count))
     threads = num_threads or os.cpu_count() or 1
     with BatchedCascade(cascade, num_threads=threads) as batched:
         batched.prepare(batch_size)  # load and check every runner before the clock starts
