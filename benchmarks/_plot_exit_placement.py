@@ -61,8 +61,11 @@ def plot_exit_placement(result: dict, path) -> None:
         ax.legend(fontsize=8)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
+    untrained = result.get("untrained_exits")
     fig.suptitle(f"Exit placement by measurement ({result['dataset']}, "
-                 f"{result.get('head', 'mlp_ee')} exits)")
+                 f"{result.get('head', 'mlp_ee')} exits"
+                 + (f"; exits {', '.join(map(str, untrained))} untrained, a positive control"
+                    if untrained else "") + ")")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

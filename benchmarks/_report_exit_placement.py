@@ -10,8 +10,11 @@ def exit_placement_section(result) -> list[str]:
     measured = placement["measured"]
     dropped = ", ".join(f"`{d['exit']}`" for d in placement["dropped"]) or "none"
     head = result.get("head", "mlp_ee")
+    untrained = result.get("untrained_exits", [])
     title = ", ".join(([] if result["dataset"] == "fashion_mnist_c" else ["clean Fashion-MNIST"])
-                      + ([] if head == "mlp_ee" else [f"`{head}` exits"]))
+                      + ([] if head == "mlp_ee" else [f"`{head}` exits"])
+                      + ([f"positive control: exits {', '.join(map(str, untrained))} untrained"]
+                         if untrained else []))
     title = f" ({title})" if title else ""
     lines = [f"## Exit placement by measurement{title}: drop the exits that do not pay", "",
              f"Data: {result['data']}. Model: XS/4 with an `{head}` exit after every block, "
@@ -26,6 +29,16 @@ def exit_placement_section(result) -> list[str]:
              f"![exit placement]({_plot_name(result)})", "",
              f"Dropped: {dropped}; kept: {', '.join(f'`{n}`' for n in placement['kept'])}."
              + _kept_for_other_targets(placement), ""]
+    if untrained:
+        lines += [f"A positive control: the heads of exits {', '.join(map(str, untrained))} "
+                  "were replaced by fresh ones, as initialised and never trained (the rest of "
+                  "the model is the trained one). No policy can use such an exit, yet every "
+                  "input that reaches it pays its head and stage boundary, so placement should "
+                  "drop it and the pruned bundle should be measurably faster.", ""]
+    full_ms, pruned_ms = placement["full"]["mean_ms"], placement["pruned"]["mean_ms"]
+    lines += [f"Expected from the measured costs (validation, policy at "
+              f"{result['export_target_points']:g} pts): full {full_ms:.4f} ms, pruned "
+              f"{pruned_ms:.4f} ms per example ({100 * (pruned_ms / full_ms - 1):+.1f}%).", ""]
     if not placement["dropped"]:
         lines += ["Nothing was dropped, so *pruned* below is the full bundle exported a second "
                   "time: like *full again*, it differs from *full* only by the measurement.", ""]
@@ -98,12 +111,17 @@ def _kept_for_other_targets(placement) -> str:
             if kept else "")
 
 
-def _plot_name(result) -> str:
-    """`exit_placement.png` for Fashion-MNIST-C (the study's own data) with `mlp_ee` exits,
-    else with the dataset's and the head's names, as the result file is named."""
-    dataset, head = result["dataset"], result.get("head", "mlp_ee")
+def result_name(dataset: str, head: str = "mlp_ee", untrained_exits=()) -> str:
+    """The result file's (and plot's) name: `exit_placement` for Fashion-MNIST-C (the
+    study's own data) with `mlp_ee` exits, trained; else with what differs."""
     return ("exit_placement" + ("" if dataset == "fashion_mnist_c" else f"_{dataset}")
-            + ("" if head == "mlp_ee" else f"_{head}") + ".png")
+            + ("" if head == "mlp_ee" else f"_{head}")
+            + ("_untrained_" + "_".join(map(str, untrained_exits)) if untrained_exits else ""))
+
+
+def _plot_name(result) -> str:
+    return result_name(result["dataset"], result.get("head", "mlp_ee"),
+                       result.get("untrained_exits", ())) + ".png"
 
 
 def _change(row, arm, measure) -> str:

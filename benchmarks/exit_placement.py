@@ -30,6 +30,7 @@ each load of a bundle has a speed of its own).
     python benchmarks/exit_placement.py      # fashion_mnist_c, 30k images, 2 epochs (~20 min)
     python benchmarks/exit_placement.py --dataset fashion_mnist    # clean Fashion-MNIST
     python benchmarks/exit_placement.py --head vit_ee    # a costlier head after every block
+    python benchmarks/exit_placement.py --untrained-exits 2,3,4    # the positive control
     python benchmarks/exit_placement.py --smoke                    # tiny, for tests
 
 The fashion_mnist_c model is `corruption_depth.py`'s (same cache name and recipe), the
@@ -49,6 +50,7 @@ import scipy.stats
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import save_result  # noqa: E402
+from _report_exit_placement import result_name  # noqa: E402
 from _study import study_arguments, study_backbone, study_recipe, train_cached  # noqa: E402
 from deadline_study import deadline_sweep, sweep  # noqa: E402
 from mexit_tf.converters.bundle_export import export_bundle  # noqa: E402
@@ -88,6 +90,12 @@ def main(argv=None):
     parser.add_argument("--head", default="mlp_ee",
                         help="the exit head after every block (a costlier one, e.g. vit_ee, "
                         "gives exits that do not pay)")
+    parser.add_argument("--untrained-exits", type=_block_list, default=(),
+                        help="a positive control: exits (block numbers, e.g. 2,3,4) whose heads "
+                        "are left as initialised, never trained. No policy can use them, yet "
+                        "every input that reaches one pays its head: placement should drop "
+                        "them, and the pruned bundle be faster by what their measured costs "
+                        "predict")
     parser.add_argument("--loads", type=int, default=8,
                         help="loads of its bundle per arm, taking the examples in turn")
     parser.set_defaults(train_images=30000)
@@ -97,6 +105,8 @@ def main(argv=None):
     started = time.perf_counter()
     data, recipe = _data_and_recipe(args)
     model, fit_seconds = _trained_model(args, data, recipe)
+    if args.untrained_exits:
+        model = with_untrained_heads(model, args.untrained_exits, args.head)
     runs = 5 if args.smoke else args.runs
     x_val, y_val = data.x_val, np.asarray(data.y_val)
     x_test, y_test = data.x_test[:args.examples], np.asarray(data.y_test[:args.examples])
@@ -136,6 +146,7 @@ def main(argv=None):
     comparisons = len(TARGETS) + len(deadlines)
     quantile = float(scipy.stats.t.ppf(1 - (1 - CONFIDENCE) / (2 * comparisons), args.loads - 1))
     result = {"data": data.describe(), "dataset": args.dataset, "head": args.head,
+              "untrained_exits": list(args.untrained_exits),
               "recipe": recipe,
               "fit_seconds": fit_seconds, "export_target_points": EXPORT_TARGET,
               "examples": len(x_test), "runs": runs, "threads": 1,
@@ -149,14 +160,13 @@ def main(argv=None):
               "wall_seconds": round(time.perf_counter() - started, 1)}
     result["verdict"] = verdict(result)
     if not args.smoke:
-        # fashion_mnist_c is this study's own data: its result keeps the plain name.
-        name = "exit_placement" + ("" if args.dataset == "fashion_mnist_c"
-                                   else f"_{args.dataset}") \
-            + ("" if args.head == "mlp_ee" else f"_{args.head}")
+        name = result_name(args.dataset, args.head, args.untrained_exits)
         save_result(name, result, "python benchmarks/exit_placement.py --dataset "
                     f"{args.dataset} --train-images {args.train_images} --epochs {args.epochs} "
                     f"--examples {args.examples} --deadlines {args.deadlines} --runs {args.runs} "
-                    f"--loads {args.loads} --head {args.head}",
+                    f"--loads {args.loads} --head {args.head}"
+                    + (" --untrained-exits " + ",".join(map(str, args.untrained_exits))
+                       if args.untrained_exits else ""),
                     SEED, note=args.note)
     print("kept:", placement["kept"], "dropped:", [d["exit"] for d in placement["dropped"]])
     print(result["verdict"])
@@ -189,6 +199,35 @@ def _trained_model(args, data, recipe):
                                      exits={b: args.head for b in range(1, layers)},
                                      num_outputs=len(data.class_names)),
         data, recipe, None if args.smoke else Path(args.work))
+
+
+def _block_list(text: str) -> tuple:
+    try:
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"block numbers separated by commas, e.g. 2,3,4; received {text!r}") from None
+
+
+def with_untrained_heads(model, blocks, head: str):
+    """`model` (sharing its layers) with the exit heads after `blocks` replaced by fresh
+    `head`s, as initialised (seeded): exits we know cannot pay, to check that placement
+    drops them and that dropping them is measured as faster."""
+    import keras
+
+    unknown = sorted(set(blocks) - set(model.exit_blocks[1:]))
+    if unknown:
+        raise MexitError(f"--untrained-exits takes blocks of early exits after the first "
+                         f"({model.exit_blocks[1:]}); received {unknown}.")
+    keras.utils.set_random_seed(SEED)
+    heads = {block: head if block in blocks else trained
+             for block, trained in zip(model.exit_blocks, model.exit_heads, strict=True)}
+    fresh = MultiExitModel(model.backbone, exits=heads, num_outputs=model.num_outputs,
+                           final_head=model.final_head,
+                           final_loss_weight=model.final_loss_weight,
+                           name=f"{model.name}_untrained")
+    fresh.data_source = model.data_source
+    return fresh
 
 
 def _run_all(bundle, x):

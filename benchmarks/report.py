@@ -675,6 +675,8 @@ def draw_plots(docs: Path, results: Path = RESULTS) -> None:
             ("exit_placement", "exit_placement.png", plot_exit_placement),
             ("exit_placement_fashion_mnist", "exit_placement_fashion_mnist.png",
              plot_exit_placement),
+            ("exit_placement_untrained_2_3_4", "exit_placement_untrained_2_3_4.png",
+             plot_exit_placement),
             ("throughput", "throughput.png", plot_throughput),
             ("deadline_study", "deadline_study.png", plot_deadline_study),
             ("deadline_study_fashion_mnist_c", "deadline_study_fashion_mnist_c.png",
@@ -722,6 +724,7 @@ def main(argv=None):
                          ("deadline_study_fashion_mnist_c", deadline_section),
                          ("exit_placement", exit_placement_section),
                          ("exit_placement_fashion_mnist", exit_placement_section),
+                         ("exit_placement_untrained_2_3_4", exit_placement_section),
                          ("throughput", throughput_section),
                          ("pretrained_finetune", pretrained_section)):
         result = _load(name, args.results)

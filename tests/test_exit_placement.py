@@ -157,8 +157,9 @@ def test_bad_exits_is_a_one_line_error(cli_inputs, tmp_path):
 def test_exit_placement_benchmark_smoke(tmp_path):
     from conftest import load_benchmark as load
 
-    result = load("exit_placement").main(["--smoke", "--head", "cnn_ignore"])
-    assert result["head"] == "cnn_ignore"
+    result = load("exit_placement").main(["--smoke", "--head", "cnn_ignore",
+                                          "--untrained-exits", "2"])
+    assert result["head"] == "cnn_ignore" and result["untrained_exits"] == [2]
     names = [row["exit"] for row in result["exits"]]
     assert names == result["placement"]["full_exits"] == ["exit_1", "exit_2", "exit_3", "final"]
     assert sum(row["test_share"] for row in result["exits"]) == pytest.approx(1.0, abs=1e-3)
@@ -188,7 +189,9 @@ def test_exit_placement_benchmark_smoke(tmp_path):
     page = "\n".join(load("_report_exit_placement").exit_placement_section(record))
     assert "## Exit placement by measurement" in page and "| exit_1 |" in page
     assert "A/A: full again vs full" in page and "The A/A control finds no difference" in page
-    assert "`cnn_ignore` exits)" in page and "(exit_placement_cnn_ignore.png)" in page
+    assert "`cnn_ignore` exits, positive control: exits 2 untrained)" in page
+    assert "(exit_placement_cnn_ignore_untrained_2.png)" in page
+    assert "Expected from the measured costs" in page
 
 
 def test_placement_candidates_average_loads_made_round_by_round_in_shuffled_order(
@@ -301,3 +304,21 @@ def test_exits_dropped_for_one_target_are_no_slower_at_every_target_offered():
                                   merged_stage_costs(stage_ms, head_ms, kept),
                                   target_loss=target)[1]
         assert pruned["expected_mean_cost"] <= full["expected_mean_cost"] + 1e-9, target
+
+
+def test_untrained_heads_replace_only_the_exits_named(model):
+    """The positive control's model: the named exits answer from fresh heads, every other
+    exit as the trained model does (the same layers)."""
+    from conftest import load_benchmark as load
+
+    placement = load("exit_placement")
+    later = model.exit_blocks[1]
+    control = placement.with_untrained_heads(model, (later,), "mlp_ee")
+    assert control.exit_names == model.exit_names and control.backbone is model.backbone
+    x = tiny_images(4, shape=SHAPE)
+    trained, fresh = model.predict(x, verbose=0), control.predict(x, verbose=0)
+    for name, block in zip(model.exit_names, model.exit_blocks + [None]):
+        same = np.allclose(trained[name], fresh[name])
+        assert same == (block != later), name
+    with pytest.raises(mexit_tf.MexitError, match=r"early exits after the first .*\[1\]"):
+        placement.with_untrained_heads(model, (model.exit_blocks[0],), "mlp_ee")
