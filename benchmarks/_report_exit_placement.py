@@ -38,7 +38,10 @@ def exit_placement_section(result) -> list[str]:
     full_ms, pruned_ms = placement["full"]["mean_ms"], placement["pruned"]["mean_ms"]
     lines += [f"Expected from the measured costs (validation, policy at "
               f"{result['export_target_points']:g} pts): full {full_ms:.4f} ms, pruned "
-              f"{pruned_ms:.4f} ms per example ({100 * (pruned_ms / full_ms - 1):+.1f}%).", ""]
+              f"{pruned_ms:.4f} ms per example ({100 * (pruned_ms / full_ms - 1):+.1f}%). "
+              "The model counts stage invokes only; the cascade's own work per stage (the "
+              "policy's check, its bookkeeping) comes on top, and a dropped exit saves it too.",
+              ""]
     if not placement["dropped"]:
         lines += ["Nothing was dropped, so *pruned* below is the full bundle exported a second "
                   "time: like *full again*, it differs from *full* only by the measurement.", ""]
