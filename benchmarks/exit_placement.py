@@ -60,7 +60,7 @@ from mexit_tf.errors import MexitError  # noqa: E402
 from mexit_tf.gating import calibrate_policy, policy_outcome  # noqa: E402
 from mexit_tf.gating.exit_policy import ExitPolicy  # noqa: E402
 from mexit_tf.gating.exit_selection import without_exit  # noqa: E402
-from mexit_tf.models.exit_subset import keep_exits  # noqa: E402
+from mexit_tf.models.exit_subset import keep_exits, with_exit_heads  # noqa: E402
 from mexit_tf.models.multi_exit_model import MultiExitModel  # noqa: E402
 from mexit_tf.runtime.cascade import Cascade  # noqa: E402
 
@@ -100,6 +100,11 @@ def main(argv=None):
                         help="loads of its bundle per arm, taking the examples in turn")
     parser.set_defaults(train_images=30000)
     args = parser.parse_args(argv)
+    early = range(2, study_backbone(args.smoke).num_layers)  # after the first exit
+    if not set(args.untrained_exits) <= set(early):
+        parser.error(f"--untrained-exits takes blocks {early.start}-{early.stop - 1} (early "
+                     f"exits after the first); received "
+                     f"{','.join(map(str, args.untrained_exits))}")
     if args.smoke:
         args.examples, args.deadlines, args.warmup, args.loads = 12, 3, 2, 2
     started = time.perf_counter()
@@ -222,12 +227,7 @@ def with_untrained_heads(model, blocks, head: str):
     keras.utils.set_random_seed(SEED)
     heads = {block: head if block in blocks else trained
              for block, trained in zip(model.exit_blocks, model.exit_heads, strict=True)}
-    fresh = MultiExitModel(model.backbone, exits=heads, num_outputs=model.num_outputs,
-                           final_head=model.final_head,
-                           final_loss_weight=model.final_loss_weight,
-                           name=f"{model.name}_untrained")
-    fresh.data_source = model.data_source
-    return fresh
+    return with_exit_heads(model, heads, f"{model.name}_untrained")
 
 
 def _run_all(bundle, x):

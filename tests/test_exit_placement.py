@@ -317,7 +317,7 @@ def test_untrained_heads_replace_only_the_exits_named(model):
     assert control.exit_names == model.exit_names and control.backbone is model.backbone
     x = tiny_images(4, shape=SHAPE)
     trained, fresh = model.predict(x, verbose=0), control.predict(x, verbose=0)
-    for name, block in zip(model.exit_names, model.exit_blocks + [None]):
+    for name, block in zip(model.exit_names, model.exit_blocks + [None], strict=True):
         same = np.allclose(trained[name], fresh[name])
         assert same == (block != later), name
     with pytest.raises(mexit_tf.MexitError, match=r"early exits after the first .*\[1\]"):

@@ -233,8 +233,11 @@ def calibrate_policy(policy_type: str, outputs, labels, stage_costs, target_loss
             f"No {policy_type} policy meets the target on the calibration data "
             f"(budget {budget}); relax the target.")
     policy = as_policy(best[1])
-    outcome = (threshold_outcomes(policy_class, outputs, labels, stage_costs, task)(policy)
-               if quick else policy_outcome(policy, outputs, labels, stage_costs, task))
+    if quick:  # the winner's whole outcome, from the scan the search made
+        exits, chosen, _ = scan(policy.thresholds)
+        outcome = _outcome(exits, chosen, np.cumsum(stage_costs), num_exits, task)
+    else:
+        outcome = policy_outcome(policy, outputs, labels, stage_costs, task)
     final_cost = float(np.sum(stage_costs))
     metric = "mae" if task == "regression" else "accuracy"
     final_score = float(final_errors.mean()) if task == "regression" else 1 - final_errors.mean()

@@ -27,11 +27,16 @@ def keep_exits(model: MultiExitModel, names) -> MultiExitModel:
     early = model.exit_names[:-1]
     heads = {block: head for block, head, name in zip(model.exit_blocks, model.exit_heads, early,
                                                       strict=True) if name in names}
+    return with_exit_heads(model, heads, f"{model.name}_exits")
+
+
+def with_exit_heads(model: MultiExitModel, heads: dict, name: str) -> MultiExitModel:
+    """`model`'s backbone and final head with the exits `heads` ({block: head layer, or a
+    head name for a fresh one}), its records (quantization, data source) carried over."""
     subset = MultiExitModel(model.backbone, exits=heads, num_outputs=model.num_outputs,
                             final_head=model.final_head,
                             final_loss_weight=model.final_loss_weight,
-                            predict_variance=model.predict_variance,
-                            name=f"{model.name}_exits")
+                            predict_variance=model.predict_variance, name=name)
     # The shared layers carry the fake-quant ranges already; the record says so.
     subset.quantization = None if model.quantization is None else dict(model.quantization)
     subset.data_source = model.data_source
