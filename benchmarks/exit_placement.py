@@ -94,8 +94,7 @@ def main(argv=None):
                         help="a positive control: exits (block numbers, e.g. 2,3,4) whose heads "
                         "are left as initialised, never trained. No policy can use them, yet "
                         "every input that reaches one pays its head: placement should drop "
-                        "them, and the pruned bundle be faster by what their measured costs "
-                        "predict")
+                        "them, and the pruned bundle be measurably faster")
     parser.add_argument("--loads", type=int, default=8,
                         help="loads of its bundle per arm, taking the examples in turn")
     parser.set_defaults(train_images=30000)
